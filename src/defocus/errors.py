@@ -1,0 +1,29 @@
+"""Exceptions raised by defocus.
+
+Every error a user can cause (a bad file, a bad option) is a :class:`DefocusError`; the CLI prints its message on
+one line and never a traceback.
+"""
+
+
+class DefocusError(Exception):
+    """Base class of every error defocus raises on purpose."""
+
+
+class ImageReadError(DefocusError):
+    """An input file is missing, empty, truncated, not an image, or too large to decode safely."""
+
+
+class OutputExistsError(DefocusError):
+    """An output file exists already and overwriting was not allowed (``--force``)."""
+
+
+class UnknownMethodError(DefocusError):
+    """A method name that is not in the registry."""
+
+
+class WeightsError(DefocusError):
+    """A weight file is missing, corrupt, or fails its sha256 check."""
+
+
+class DatasetError(DefocusError):
+    """A dataset folder does not have the layout its loader expects."""

@@ -1,0 +1,1 @@
+"""Method implementations. Each module holds one method; register it by one line in :mod:`defocus.registry`."""

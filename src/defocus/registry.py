@@ -1,0 +1,117 @@
+"""One registry for every method, classic or learned.
+
+A method is a class with the attributes of :class:`Method` and a ``predict(image)``. It is registered by one line in
+:data:`METHODS` (``name -> "module:Class"``); modules are imported only when the method is used, so listing methods
+or running a classic one never imports torch.
+
+>>> import defocus
+>>> "gradient-energy" in defocus.available()
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+
+from .errors import UnknownMethodError
+
+# name -> "module:Class". Add one line per method.
+METHODS: dict[str, str] = {
+    "gradient-energy": "defocus.methods.gradient_energy:GradientEnergy",
+}
+
+#: The method ``defocus detect`` uses when no ``-m`` is given.
+DEFAULT_DETECTOR = "gradient-energy"
+#: The method ``defocus estimate`` uses when no ``-m`` is given (set once a DME method is registered).
+DEFAULT_ESTIMATOR: str | None = None
+
+TASKS = ("dbd", "dme")
+
+
+class Method:
+    """Interface every registered method follows.
+
+    Attributes
+    ----------
+    name : str
+        Registry name.
+    task : {"dbd", "dme"}
+        ``"dbd"``: :meth:`predict` returns a blur map, float32 H×W in [0, 1], 1 = out of focus.
+        ``"dme"``: :meth:`predict` returns a defocus map, float32 H×W, Gaussian σ in pixels (≥ 0).
+    summary : str
+        One line for ``defocus methods``.
+    paper : str
+        Citation of the method's source.
+    """
+
+    name: str = ""
+    task: str = "dbd"
+    summary: str = ""
+    paper: str = ""
+
+    def __init__(self, device: str = "cpu", **options: Any) -> None:
+        self.device = device
+        self.options = options
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        """Map for one image.
+
+        Parameters
+        ----------
+        image : ndarray of shape (H, W, 3), float32 RGB in [0, 1]
+            As returned by :func:`defocus.io.read_image`.
+
+        Returns
+        -------
+        ndarray of shape (H, W), float32
+            Blur map in [0, 1] (1 = out of focus) for ``task == "dbd"``; Gaussian σ in pixels for ``"dme"``.
+        """
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, task={self.task!r}, device={self.device!r})"
+
+
+def _resolve(name: str) -> type[Method]:
+    try:
+        target = METHODS[name]
+    except KeyError:
+        known = ", ".join(sorted(METHODS))
+        raise UnknownMethodError(f"unknown method {name!r}; available: {known}") from None
+    module_name, class_name = target.split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    cls.name = name
+    return cls
+
+
+def available(task: str | None = None) -> list[str]:
+    """Names of the registered methods, optionally only those of one task (``"dbd"`` or ``"dme"``)."""
+    if task is not None and task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, not {task!r}")
+    names = sorted(METHODS)
+    if task is None:
+        return names
+    return [n for n in names if _resolve(n).task == task]
+
+
+def describe(name: str) -> type[Method]:
+    """The class registered under ``name`` (its ``task``, ``summary`` and ``paper`` attributes), without building it."""
+    return _resolve(name)
+
+
+def load(name: str, device: str = "cpu", **options: Any) -> Method:
+    """Build the method registered under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A name from :func:`available`.
+    device : str
+        ``"cpu"`` or ``"cuda"``; classic methods ignore it.
+    **options
+        Method-specific keyword options (see each method's docstring).
+    """
+    return _resolve(name)(device=device, **options)
