@@ -1,0 +1,40 @@
+"""Shared fixtures: synthetic photos whose focus layout is known."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def textured_image(h: int = 96, w: int = 128, seed: int = 0) -> np.ndarray:
+    """A sharp random texture (float32 RGB in [0, 1])."""
+    rng = np.random.default_rng(seed)
+    base = rng.random((h // 4 + 1, w // 4 + 1, 3)).astype(np.float32)
+    img = cv2.resize(base, (w, h), interpolation=cv2.INTER_NEAREST)
+    return np.clip(img * 0.8 + 0.1 * rng.random((h, w, 3)).astype(np.float32), 0, 1)
+
+
+def half_blurred(h: int = 96, w: int = 128, sigma: float = 3.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Left half sharp texture, right half the same texture blurred; returns (image, blur mask 1 = blurred)."""
+    img = textured_image(h, w, seed)
+    blurred = cv2.GaussianBlur(img, (0, 0), sigma)
+    out = img.copy()
+    out[:, w // 2 :] = blurred[:, w // 2 :]
+    mask = np.zeros((h, w), np.float32)
+    mask[:, w // 2 :] = 1
+    return out, mask
+
+
+@pytest.fixture
+def half_blurred_image():
+    return half_blurred()
+
+
+@pytest.fixture
+def shared_dir():
+    if not SHARED.is_dir():
+        pytest.skip("shared/ data folder not present beside the repo")
+    return SHARED
