@@ -1,0 +1,105 @@
+"""Seconds per photo and peak memory of registered methods, printed as a Markdown table.
+
+Time: median over ``--runs`` calls of ``predict`` on a real 640×427 photo (after one warm-up call), in this process.
+Memory: peak resident set size of a fresh subprocess that reads nothing but a synthetic ``--megapixels`` photo
+(a real photo resized up, so it has real texture) and runs ``predict`` once; the baseline RSS of the same subprocess
+before ``predict`` (Python, NumPy, torch imports and the image) is reported beside it.
+
+    python benchmarks/speed.py                      # every registered method
+    python benchmarks/speed.py -m lbp hifst --megapixels 24 --out docs/speed.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PHOTO = ROOT / "examples" / "flower.jpg"
+
+_CHILD = r"""
+import json, resource, sys, time
+import cv2, numpy as np
+import defocus
+name, photo, mp = sys.argv[1], sys.argv[2], float(sys.argv[3])
+method = defocus.load(name)
+small = defocus.read_image(photo)
+h = int(round((mp * 1e6 * small.shape[0] / small.shape[1]) ** 0.5)); w = int(round(mp * 1e6 / h))
+image = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+del small
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t = time.perf_counter()
+out = method.predict(image)
+seconds = time.perf_counter() - t
+assert out.shape == image.shape[:2], out.shape
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"base_mb": base / 1024, "peak_mb": peak / 1024, "seconds": seconds, "h": h, "w": w}))
+"""
+
+
+def time_method(name: str, image: np.ndarray, runs: int) -> float:
+    import defocus
+
+    method = defocus.load(name)
+    method.predict(image)  # warm-up: JIT compilation, weight loading, caches
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        method.predict(image)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def peak_memory(name: str, photo: Path, megapixels: float, timeout: float) -> dict:
+    result = subprocess.run([sys.executable, "-c", _CHILD, name, str(photo), str(megapixels)],
+                            capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        return {"error": (result.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    import defocus
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-m", "--methods", nargs="*", help="method names (default: all registered)")
+    parser.add_argument("--photo", type=Path, default=DEFAULT_PHOTO, help="photo resized to 640×427 for timing")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--megapixels", type=float, default=24.0, help="size of the memory test (0 = skip)")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed for one memory run")
+    parser.add_argument("--out", type=Path, help="also write the table to this file")
+    args = parser.parse_args(argv)
+
+    image = cv2.resize(defocus.read_image(args.photo), (640, 427), interpolation=cv2.INTER_AREA)
+    names = args.methods or defocus.available()
+    mp = f"{args.megapixels:g} MP"
+    rows = [f"| method | task | s / 640×427 photo (median of {args.runs}) | {mp}: peak RSS (MB) | {mp}: baseline RSS (MB) | {mp}: s |",
+            "|---|---|---|---|---|---|"]
+    for name in names:
+        seconds = time_method(name, image, args.runs)
+        mem = peak_memory(name, args.photo, args.megapixels, args.timeout) if args.megapixels > 0 else {}
+        if "error" in mem:
+            cells = [f"failed: {mem['error']}", "", ""]
+        elif mem:
+            cells = [f"{mem['peak_mb']:.0f}", f"{mem['base_mb']:.0f}", f"{mem['seconds']:.1f}"]
+        else:
+            cells = ["", "", ""]
+        rows.append(f"| {name} | {defocus.describe(name).task} | {seconds:.3f} | " + " | ".join(cells) + " |")
+        print(rows[-1], file=sys.stderr, flush=True)
+    table = "\n".join(rows)
+    print(table)
+    if args.out:
+        args.out.write_text(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
