@@ -21,6 +21,8 @@ from .errors import UnknownMethodError
 # name -> "module:Class". Add one line per method.
 METHODS: dict[str, str] = {
     "gradient-energy": "defocus.methods.gradient_energy:GradientEnergy",
+    "zhuo-sim": "defocus.methods.zhuo_sim:ZhuoSim",
+    "karaali-jung-2018": "defocus.methods.karaali_jung_2018:KaraaliJung2018",
 }
 
 #: The method ``defocus detect`` uses when no ``-m`` is given.
