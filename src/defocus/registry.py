@@ -28,7 +28,7 @@ METHODS: dict[str, str] = {
 #: The method ``defocus detect`` uses when no ``-m`` is given.
 DEFAULT_DETECTOR = "gradient-energy"
 #: The method ``defocus estimate`` uses when no ``-m`` is given (set once a DME method is registered).
-DEFAULT_ESTIMATOR: str | None = None
+DEFAULT_ESTIMATOR: str | None = "karaali-jung-2018"
 
 TASKS = ("dbd", "dme")
 
