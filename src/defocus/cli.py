@@ -165,14 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Gaussian sigma (default) or disk (CoC) radius via the RTF table, both in px")
     p.set_defaults(func=cmd_estimate)
 
-    try:
-        from .evaluate import command as evaluate_command
-    except ImportError:  # the evaluation harness is optional while it is being built
-        evaluate_command = None
-    if evaluate_command is not None:
-        p = sub.add_parser("evaluate", help="score predicted maps against ground truth under a named protocol")
-        evaluate_command.add_arguments(p)
-        p.set_defaults(func=evaluate_command.run)
+    from .evaluate import command as evaluate_command
+
+    p = sub.add_parser("evaluate", help="score predicted maps against ground truth under a named protocol")
+    evaluate_command.add_arguments(p)
+    p.set_defaults(func=evaluate_command.run)
 
     p = sub.add_parser("methods", help="list methods: name, task, summary")
     p.add_argument("--task", choices=registry.TASKS, help="only DBD or only DME methods")

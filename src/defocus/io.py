@@ -145,26 +145,54 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         Image.MAX_IMAGE_PIXELS = old_limit
 
 
-def read_map(path: str | os.PathLike) -> np.ndarray:
-    """Read a saved map: ``.npy`` as stored (float32), or an image scaled to [0, 1] (8- or 16-bit, first channel).
+def read_array(path: str | os.PathLike) -> np.ndarray:
+    """The 2-D array stored in a ``.npy`` file or a ``.mat`` file holding exactly one 2-D array, dtype kept.
 
-    Returns
-    -------
-    ndarray of shape (H, W), float32
+    Raises
+    ------
+    ImageReadError
+        Missing, empty or corrupt file, or not exactly one 2-D array (one line, naming the file).
     """
     path = Path(path)
     _check_file(path)
     if path.suffix.lower() == ".npy":
         try:
             arr = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise ImageReadError(f"{path}: not a valid .npy array ({exc})") from None
-        arr = np.squeeze(arr)
-        if arr.ndim != 2:
-            raise ImageReadError(f"{path}: expected a 2-D map, got shape {arr.shape}")
-        return arr.astype(np.float32)
-    if path.suffix.lower() == ".mat":
-        return _read_mat_map(path)
+        except (ValueError, OSError, EOFError) as exc:
+            raise ImageReadError(f"{path}: not a valid .npy array ({str(exc).splitlines()[0]})") from None
+    else:
+        import scipy.io
+
+        try:
+            mat = scipy.io.loadmat(path)
+        except Exception as exc:  # scipy raises several unrelated types for corrupt files
+            raise ImageReadError(f"{path}: cannot read .mat file ({str(exc).splitlines()[0]})") from None
+        arrays = [v for k, v in mat.items()
+                  if not k.startswith("__") and isinstance(v, np.ndarray) and np.squeeze(v).ndim == 2]
+        if len(arrays) != 1:
+            raise ImageReadError(f"{path}: expected exactly one 2-D array in the .mat file, found {len(arrays)}")
+        arr = arrays[0]
+    arr = np.squeeze(arr)
+    if arr.ndim != 2:
+        raise ImageReadError(f"{path}: expected a 2-D map, got shape {arr.shape}")
+    return arr
+
+
+#: Suffixes :func:`read_map` reads as stored arrays rather than images.
+ARRAY_SUFFIXES = (".npy", ".mat")
+
+
+def read_map(path: str | os.PathLike) -> np.ndarray:
+    """Read a saved map or mask as float32 H×W.
+
+    ``.npy`` / ``.mat``: the stored values (see :func:`read_array`). Images: 8-bit scaled by 1/255, 16-bit by
+    1/65535, float TIFF as stored; colour images are reduced to luma (ITU-R 601, as PIL's ``convert("L")`` and the
+    published evaluation scripts do), alpha is ignored.
+    """
+    path = Path(path)
+    if path.suffix.lower() in ARRAY_SUFFIXES:
+        return read_array(path).astype(np.float32)
+    _check_file(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -174,28 +202,14 @@ def read_map(path: str | os.PathLike) -> np.ndarray:
                     arr = np.asarray(img, dtype=np.float32) / 65535.0
                 elif img.mode == "F":
                     arr = np.asarray(img, dtype=np.float32)
-                elif img.mode in ("L", "1"):
-                    arr = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
                 else:
-                    arr = np.asarray(img.convert("RGB"), dtype=np.float32)[..., 0] / 255.0
+                    arr = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
     except UnidentifiedImageError:
         raise ImageReadError(f"{path}: not an image file") from None
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as exc:
         raise ImageReadError(f"{path}: cannot decode map ({str(exc).splitlines()[0] if str(exc) else exc!r})") from None
     return np.ascontiguousarray(arr)
-
-
-def _read_mat_map(path: Path) -> np.ndarray:
-    import scipy.io
-
-    try:
-        mat = scipy.io.loadmat(path)
-    except Exception as exc:  # scipy raises several unrelated types for corrupt files
-        raise ImageReadError(f"{path}: cannot read .mat file ({exc})") from None
-    arrays = [v for k, v in mat.items() if not k.startswith("__") and isinstance(v, np.ndarray) and v.ndim == 2]
-    if len(arrays) != 1:
-        raise ImageReadError(f"{path}: expected exactly one 2-D array in the .mat file, found {len(arrays)}")
-    return arrays[0].astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, overload
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
-
 from ..errors import DatasetError, ImageReadError
+from ..io import ARRAY_SUFFIXES, read_array, read_map
 
 #: What a sample's ``target_path`` holds.
 #: ``"blur"``: a mask, white (255) = out of focus; ``"focus"``: a mask, white = in focus;
 #: ``"radius"``: a defocus map, disk (circle-of-confusion) radius in px; ``"sigma"``: a defocus map, Gaussian σ in px.
 TARGETS = ("blur", "focus", "radius", "sigma")
 
-_MASK_SUFFIXES_ARRAY = (".npy", ".mat")
 
 
 @dataclass(frozen=True)
@@ -201,68 +198,16 @@ def read_mask(path: str | Path) -> np.ndarray:
         Missing, empty or undecodable file (one line, naming it).
     """
     path = Path(path)
-    if not path.is_file():
-        raise ImageReadError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
-    if path.stat().st_size == 0:
-        raise ImageReadError(f"{path}: empty file (0 bytes)")
-    if path.suffix.lower() in _MASK_SUFFIXES_ARRAY:
-        return _scale_array(_read_array(path), path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                img.load()
-                if img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-                    return np.asarray(img, dtype=np.float32) / 65535.0
-                if img.mode in ("I", "F"):
-                    return _scale_array(np.asarray(img), path)
-                # Palette, RGB(A) and LA masks occur in CUHK (16 of its PNGs are RGBA); luminance is what a viewer
-                # shows and equals the grey value for the grey-in-RGB files these datasets contain.
-                return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
-    except UnidentifiedImageError:
-        raise ImageReadError(f"{path}: not an image file") from None
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ImageReadError(f"{path}: cannot decode mask ({msg})") from None
-
-
-def _read_array(path: Path) -> np.ndarray:
-    """The raw 2-D array of a ``.npy`` / ``.mat`` file, dtype kept."""
-    if path.suffix.lower() == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise ImageReadError(f"{path}: not a valid .npy array ({exc})") from None
-    else:
-        import scipy.io
-
-        try:
-            mat = scipy.io.loadmat(path)
-        except Exception as exc:  # scipy raises several unrelated types for corrupt files
-            raise ImageReadError(f"{path}: cannot read .mat file ({str(exc).splitlines()[0]})") from None
-        arrays = [v for k, v in mat.items() if not k.startswith("__") and isinstance(v, np.ndarray)
-                  and np.squeeze(v).ndim == 2]
-        if len(arrays) != 1:
-            raise ImageReadError(f"{path}: expected exactly one 2-D array in the .mat file, found {len(arrays)}")
-        arr = arrays[0]
-    arr = np.squeeze(arr)
-    if arr.ndim != 2:
-        raise ImageReadError(f"{path}: expected a 2-D array, got shape {arr.shape}")
-    return arr
+    if path.suffix.lower() in ARRAY_SUFFIXES:
+        return _scale_array(read_array(path), path)
+    # Palette, RGB(A) and LA masks occur in CUHK (16 of its PNGs are RGBA); read_map reduces them to luma, which
+    # equals the grey value for the grey-in-RGB files these datasets contain.
+    return np.clip(read_map(path), 0.0, 1.0)
 
 
 def read_defocus_map(path: str | Path) -> np.ndarray:
     """Read a defocus map as stored (``.npy``, ``.mat``, or a float/16-bit TIFF), float32 (H, W), in pixels."""
-    from ..io import read_map
-
-    path = Path(path)
-    if path.suffix.lower() in _MASK_SUFFIXES_ARRAY:
-        if not path.is_file():
-            raise ImageReadError(f"{path}: no such file")
-        arr = _read_array(path).astype(np.float32)
-    else:
-        arr = read_map(path)
+    arr = read_map(path)
     if not np.all(np.isfinite(arr)):
         raise ImageReadError(f"{path}: defocus map has NaN or infinite values")
     return np.ascontiguousarray(arr, dtype=np.float32)

@@ -1,0 +1,173 @@
+"""Accuracy of registered methods on the real labelled samples in ``shared/data/real``, as one Markdown table.
+
+* DBD: ``cuhk_samples`` (its defocus images only; GT 255 = blurred) and ``cuhk_te1_320`` (CUHK-TE-1 as distributed
+  at 320×320; GT 255 = in focus) under ``--protocol`` (default ``ddffnet``).
+* DME: ``rtf_sample`` (disk-radius GT) under ``rtf`` (last 20 columns dropped, DMENet's nearest table lookup).
+
+Ground truth comes from the :mod:`defocus.data` loaders when they can read these folders, else from a plain reader
+of ``images/`` + ``gt/`` with the polarity stated above (printed on stderr). s/img is the mean wall time of
+``predict`` alone.
+
+    python benchmarks/accuracy.py                                 # every registered method
+    python benchmarks/accuracy.py --methods gradient-energy lbp --protocol zhao --out docs/accuracy.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class FolderSample:
+    """A labelled sample read straight from ``images/<name>.*`` and ``gt/<name>.*`` (fallback reader)."""
+
+    name: str
+    image_path: Path
+    target_path: Path
+    polarity: str = "blur"  # DBD GT: 255 = blurred ("blur") or 255 = in focus ("focus"); "radius" for DME
+
+    def image(self) -> np.ndarray:
+        from defocus.io import read_image
+
+        return read_image(self.image_path)
+
+    def blur_mask(self) -> np.ndarray | None:
+        from defocus.io import read_map
+
+        if self.polarity == "radius":
+            return None
+        m = np.clip(read_map(self.target_path), 0, 1)
+        return (1.0 - m if self.polarity == "focus" else m).astype(np.float32)
+
+    def radius(self) -> np.ndarray | None:
+        from defocus.io import read_map
+
+        return read_map(self.target_path) if self.polarity == "radius" else None
+
+    def sigma(self) -> np.ndarray | None:
+        from defocus.units import radius_to_sigma
+
+        r = self.radius()
+        return None if r is None else radius_to_sigma(r)
+
+
+class FolderDataset(list):
+    def __init__(self, name: str, task: str, samples: list[FolderSample]) -> None:
+        super().__init__(samples)
+        self.name, self.task = name, task
+
+
+def _pairs(root: Path, polarity: str, keep=lambda name: True) -> FolderDataset:
+    images = {p.stem: p for p in sorted((root / "images").iterdir()) if p.is_file()}
+    gts = {p.stem: p for p in sorted((root / "gt").iterdir()) if p.is_file() and p.suffix != ".mat"}
+    if polarity == "radius":  # RTF: image_01.png <-> map_01.npy
+        by_number = {s.split("_")[-1]: p for s, p in gts.items()}
+        samples = [FolderSample(s, p, by_number[s.split("_")[-1]], polarity) for s, p in images.items()
+                   if s.split("_")[-1] in by_number]
+    else:
+        samples = [FolderSample(s, p, gts[s], polarity) for s, p in images.items() if s in gts and keep(s)]
+    return FolderDataset(root.name, "dme" if polarity == "radius" else "dbd", samples)
+
+
+def _open(kind: str, root: Path, fallback_polarity: str, keep=lambda name: True, **options):
+    """A defocus.data loader if it reads this folder, else the plain reader; returns (dataset, source text).
+
+    The dataset is labelled with the folder's name either way, so rows match the folders of shared/data/real.
+    """
+    try:
+        from defocus.data import open_dataset
+
+        ds = open_dataset(kind, root, **options)
+        samples = [s for s in ds if keep(str(s.name))]
+        if samples:
+            out = FolderDataset(root.name, getattr(ds, "task", "dbd"), samples)
+            return out, f"defocus.data '{kind}' loader ({getattr(ds, 'name', '')})"
+    except Exception as exc:  # loader missing or not made for this layout: use the plain reader
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return _pairs(root, fallback_polarity, keep), f"plain reader ({reason})"
+    return _pairs(root, fallback_polarity, keep), "plain reader (loader found no samples)"
+
+
+def datasets(shared: Path, task: str) -> list[tuple[FolderDataset, str]]:
+    real = shared / "data" / "real"
+    out = []
+    if task in ("dbd", "all"):
+        out.append(_open("cuhk", real / "cuhk_samples", "blur", keep=lambda n: n.startswith("out_of_focus"),
+                         subset="defocus"))
+        out.append(_open("cuhk", real / "cuhk_te1_320", "focus"))  # recognised as the 320 px CUHK-TE-1
+    if task in ("dme", "all"):
+        out.append(_open("rtf", real / "rtf_sample", "radius"))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared", help="the shared/ folder")
+    parser.add_argument("--task", choices=("dbd", "dme", "all"), default="all")
+    parser.add_argument("--methods", nargs="+", help="method names (default: every registered one of the task)")
+    parser.add_argument("--protocol", default="ddffnet", help="DBD protocol (default ddffnet)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", type=Path, help="also write the table to this file")
+    args = parser.parse_args(argv)
+
+    import defocus
+    from defocus.evaluate import PROTOCOLS, evaluate_method
+
+    if args.protocol not in PROTOCOLS or PROTOCOLS[args.protocol].task != "dbd":
+        parser.error(f"--protocol must be a DBD protocol: {', '.join(n for n, p in PROTOCOLS.items() if p.task == 'dbd')}")
+    if not (args.shared / "data" / "real").is_dir():
+        parser.error(f"{args.shared}/data/real not found (use --shared)")
+
+    lines = ["| Method | Task | Dataset | Protocol | Images | MAE ↓ | Fβ ↑ | IoU ↑ | s/img |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|"]
+    failed = 0
+    for ds, source in datasets(args.shared, args.task):
+        print(f"{ds.name}: {len(ds)} samples via {source}", file=sys.stderr)
+        protocol = args.protocol if ds.task == "dbd" else "rtf"
+        names = args.methods or defocus.available(ds.task)
+        for name in names:
+            try:
+                cls = defocus.describe(name)
+                if cls.task != ds.task:
+                    continue
+                method = defocus.load(name, device=args.device)
+            except Exception as exc:  # e.g. missing weights: report and go on with the others
+                print(f"{name}: cannot load ({type(exc).__name__}: {exc})", file=sys.stderr)
+                failed += 1
+                continue
+            res = evaluate_method(method, ds, protocol,
+                                  on_error=lambda m: print(f"error: {m}", file=sys.stderr))
+            failed += len(res.failures)
+            s = res.summary
+
+            def f(key):
+                v = s.get(key)
+                return "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.4f}"
+
+            spi = f"{res.seconds_per_image:.3g}" if res.seconds_per_image is not None else "–"
+            if ds.task == "dbd":
+                lines.append(f"| {name} | dbd | {ds.name} | {protocol} | {res.n_images} | {f('mae')} | "
+                             f"{f('fbeta')} | {f('iou')} | {spi} |")
+            else:
+                lines.append(f"| {name} | dme | {ds.name} | {protocol} | {res.n_images} | {f('mae')} σ px "
+                             f"(rel {f('mae_rel')}) | – | – | {spi} |")
+    table = "\n".join(lines)
+    print(table)
+    if args.out:
+        from defocus.io import atomic_write
+
+        text = table + "\n"
+        atomic_write(args.out, lambda fobj: fobj.write(text.encode("utf-8")), force=True)
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
