@@ -171,6 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_command.add_arguments(p)
     p.set_defaults(func=evaluate_command.run)
 
+    from .synth import command as synth_command
+
+    p = sub.add_parser("synth", help="render a synthetic defocus dataset (images, blur masks, sigma and radius maps)")
+    synth_command.add_arguments(p)
+    p.set_defaults(func=synth_command.run)
+
     p = sub.add_parser("methods", help="list methods: name, task, summary")
     p.add_argument("--task", choices=registry.TASKS, help="only DBD or only DME methods")
     p.set_defaults(func=cmd_methods)
