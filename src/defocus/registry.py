@@ -23,6 +23,7 @@ METHODS: dict[str, str] = {
     "gradient-energy": "defocus.methods.gradient_energy:GradientEnergy",
     "zhuo-sim": "defocus.methods.zhuo_sim:ZhuoSim",
     "karaali-jung-2018": "defocus.methods.karaali_jung_2018:KaraaliJung2018",
+    "hifst": "defocus.methods.hifst:HiFST",
 }
 
 #: The method ``defocus detect`` uses when no ``-m`` is given.
