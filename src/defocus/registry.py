@@ -24,6 +24,10 @@ METHODS: dict[str, str] = {
     "zhuo-sim": "defocus.methods.zhuo_sim:ZhuoSim",
     "karaali-jung-2018": "defocus.methods.karaali_jung_2018:KaraaliJung2018",
     "hifst": "defocus.methods.hifst:HiFST",
+    "lbp": "defocus.methods.lbp:LBP",
+    "svd": "defocus.methods.svd:SVD",
+    "s3": "defocus.methods.s3:S3",
+    "fish": "defocus.methods.fish:FISH",
 }
 
 #: The method ``defocus detect`` uses when no ``-m`` is given.

@@ -1,0 +1,178 @@
+"""Classic training-free blur detectors: lbp (Yi & Eramian), svd (Su et al.), s3 (Vu et al.), fish (Vu & Chandler)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import half_blurred, textured_image
+
+import defocus
+from defocus.methods import fish as fish_mod
+from defocus.methods import lbp as lbp_mod
+from defocus.methods import s3 as s3_mod
+from defocus.methods import svd as svd_mod
+
+METHODS = [("lbp", {}), ("lbp", {"segment": True}), ("svd", {}), ("s3", {}), ("fish", {})]
+IDS = ["lbp", "lbp-segment", "svd", "s3", "fish"]
+
+
+def _check_map(out: np.ndarray, shape: tuple[int, int]) -> None:
+    assert out.shape == shape
+    assert out.dtype == np.float32
+    assert np.isfinite(out).all()
+    assert out.min() >= 0.0 and out.max() <= 1.0
+
+
+@pytest.mark.parametrize(("name", "options"), METHODS, ids=IDS)
+def test_blurred_half_scores_higher(name, options):
+    image, _ = half_blurred(96, 128, sigma=3.0)
+    out = defocus.load(name, **options).predict(image)
+    _check_map(out, (96, 128))
+    # Leave a margin of one window around the seam, where blocks straddle both halves.
+    left, right = out[:, :40].mean(), out[:, 88:].mean()
+    assert right - left > 0.4, (left, right)
+
+
+@pytest.mark.parametrize(("name", "options"), METHODS, ids=IDS)
+def test_flat_and_tiny_images(name, options):
+    method = defocus.load(name, **options)
+    flat = method.predict(np.full((40, 50, 3), 0.5, np.float32))
+    _check_map(flat, (40, 50))
+    tiny = method.predict(textured_image(16, 16, seed=3))
+    _check_map(tiny, (16, 16))
+    odd = method.predict(textured_image(7, 5, seed=4))
+    _check_map(odd, (7, 5))
+
+
+def test_registered():
+    names = defocus.available("dbd")
+    for name in ("lbp", "svd", "s3", "fish"):
+        assert name in names
+
+
+# --- LBP ---------------------------------------------------------------------------------------------------------
+
+
+def test_lbp_codes_of_known_patterns():
+    pit = np.full((3, 3), 0.5, np.float32)
+    pit[1, 1] = 0.0  # every neighbour brighter: all 8 bits, uniform
+    assert lbp_mod.lbp_codes(pit)[1, 1] == 8
+    peak = np.full((3, 3), 0.5, np.float32)
+    peak[1, 1] = 1.0  # no bit set
+    assert lbp_mod.lbp_codes(peak)[1, 1] == 0
+    edge = np.zeros((3, 3), np.float32)
+    edge[:, 2] = 1.0  # right column bright: right neighbour and both right diagonals -> 3 contiguous bits
+    assert lbp_mod.lbp_codes(edge)[1, 1] == 3
+    cross = np.zeros((3, 3), np.float32)
+    cross[0, 1] = cross[2, 1] = 1.0  # up and down bright only: 4 transitions -> non-uniform
+    assert lbp_mod.lbp_codes(cross)[1, 1] == 9
+    below = np.full((3, 3), 0.5, np.float32)
+    below[1, 1] = 0.5 - 0.01  # differences under T_LBP = 0.016 set no bit
+    assert lbp_mod.lbp_codes(below)[1, 1] == 0
+
+
+def test_lbp_sharpness_is_window_fraction():
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 10, (30, 40)).astype(np.uint8)
+    got = lbp_mod.lbp_sharpness(codes, 5)
+    padded = np.pad(codes >= 6, 2, mode="edge")
+    want = np.array([[padded[y : y + 5, x : x + 5].mean() for x in range(40)] for y in range(30)])
+    np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_matting_follows_colour_edge():
+    img = np.zeros((40, 60, 3), np.float32)
+    img[:, 30:] = (0.9, 0.6, 0.2)
+    img += np.random.default_rng(1).normal(0, 0.01, img.shape).astype(np.float32)
+    known = np.zeros((40, 60), bool)
+    known[:, :5] = known[:, -5:] = True
+    values = np.zeros((40, 60))
+    values[:, -5:] = 1.0
+    alpha = lbp_mod.closed_form_matting(np.clip(img, 0, 1), known, values)
+    assert alpha[:, 8:26].mean() < 0.1 and alpha[:, 34:52].mean() > 0.9
+
+
+def test_bp_fusion_agrees_with_consistent_layers():
+    a = np.zeros((20, 30), np.float32)
+    a[:, 15:] = 1.0
+    belief = lbp_mod.fuse_scales([a, a, a])
+    assert belief[:, :12].max() < 0.5 < belief[:, 18:].min()
+    # A single disagreeing layer is outvoted by its neighbours and the other two layers.
+    noisy = a.copy()
+    noisy[10, 5] = 1.0
+    assert lbp_mod.fuse_scales([noisy, a, a])[10, 5] < 0.5
+
+
+# --- SVD ---------------------------------------------------------------------------------------------------------
+
+
+def test_svd_ratio_matches_numpy_svd():
+    rng = np.random.default_rng(2)
+    img = rng.random((23, 31))
+    img[:, :10] = 0.3  # include flat and rank-deficient blocks
+    got = svd_mod.singular_value_ratio(img, block=20, k=3)
+    pad = np.pad(img, ((10, 9), (10, 9)), mode="reflect")
+    for y in range(0, 23, 4):
+        for x in range(0, 31, 5):
+            s = np.linalg.svd(pad[y : y + 20, x : x + 20], compute_uv=False)
+            assert got[y, x] == pytest.approx(s[:3].sum() / s.sum(), abs=1e-6)
+
+
+def test_svd_ratio_bounds_and_options():
+    rng = np.random.default_rng(3)
+    beta = svd_mod.singular_value_ratio(rng.random((12, 12)), block=6, k=2)
+    assert beta.min() >= 2 / 6 - 1e-6 and beta.max() <= 1 + 1e-6
+    assert (svd_mod.singular_value_ratio(np.zeros((8, 8)), block=4, k=1) == 1).all()
+    out = defocus.load("svd", normalize=False).predict(half_blurred(48, 64)[0])
+    _check_map(out, (48, 64))
+    with pytest.raises(ValueError):
+        defocus.load("svd", k=30)
+
+
+# --- S3 and FISH -------------------------------------------------------------------------------------------------
+
+
+def test_s3_spatial_and_spectral_parts():
+    checker = (np.indices((16, 16)).sum(axis=0) % 2 * 255).astype(np.float32)
+    assert np.allclose(s3_mod.spatial_map(checker), 1.0)  # the largest possible 2x2 total variation
+    assert np.allclose(s3_mod.spatial_map(np.full((16, 16), 80.0, np.float32)), 0.0)
+    # Steeper power spectra (blurrier blocks) give a lower S1.
+    rng = np.random.default_rng(4)
+    f = np.hypot(*np.meshgrid(np.fft.fftfreq(32), np.fft.fftfreq(32)))
+    f[0, 0] = 1.0
+    phase = np.exp(2j * np.pi * rng.random((32, 32)))
+    scores = []
+    for slope in (1.0, 2.0, 3.0):
+        block = np.real(np.fft.ifft2(f**-slope * phase))
+        block = (block - block.min()) / np.ptp(block) * 255
+        scores.append(float(s3_mod.spectral_slope_sharpness(block[None].astype(np.float32))[0]))
+    assert scores[0] > scores[1] > scores[2]
+
+
+def test_fish_wavelet_filters():
+    x = np.arange(-3, 4, dtype=np.float64)
+    for power in range(4):  # the 9/7 analysis high-pass has four vanishing moments
+        assert abs((fish_mod._HI * x**power).sum()) < 1e-9
+    assert fish_mod._LO.sum() == pytest.approx(np.sqrt(2))
+    ll, (lh, hl, hh) = fish_mod.dwt2(np.random.default_rng(5).random((32, 48)).astype(np.float32))
+    assert ll.shape == lh.shape == hl.shape == hh.shape == (16, 24)
+
+
+# --- real photos -------------------------------------------------------------------------------------------------
+
+
+def _cuhk_te1(shared_dir):
+    root = shared_dir / "data" / "real" / "cuhk_te1_320"
+    if not root.is_dir():
+        pytest.skip("cuhk_te1_320 sample not present")
+    for i in range(1, 6):
+        image = defocus.read_image(root / "images" / f"{i}.bmp")
+        gt = defocus.io.read_map(root / "gt" / f"{i}.bmp")
+        gt = gt[..., 0] if gt.ndim == 3 else gt
+        yield image, 1.0 - gt  # distributed with 255 = in focus
+
+
+def test_lbp_segmentation_on_cuhk_te1(shared_dir):
+    method = defocus.load("lbp", segment=True)
+    accuracy = [float(((method.predict(im) > 0.5) == (gt > 0.5)).mean()) for im, gt in _cuhk_te1(shared_dir)]
+    assert np.mean(accuracy) > 0.75, accuracy  # measured 0.85
