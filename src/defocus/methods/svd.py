@@ -29,125 +29,185 @@ BLOCK = 20  # block side in px (the port's win_size 10 → 20×20 blocks)
 TOP_K = 3  # number of leading singular values in the numerator
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
-def _tridiagonalize(a, d, e, v, p):  # pragma: no cover - compiled
-    """Householder reduction of the symmetric matrix ``a`` (destroyed) to tridiagonal (diagonal d, off-diagonal e).
+LANES = 4  # pixels solved together: one AVX2 register of float64 per matrix entry, four independent QL chains
 
-    ``e[i]`` couples ``d[i]`` and ``d[i+1]``; ``e[n-1] = 0``. ``v`` and ``p`` are work vectors of length n.
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _tridiagonalize_lanes(a, d, e, v, p):  # pragma: no cover - compiled
+    """Householder reduction of LANES symmetric matrices at once to tridiagonal form.
+
+    ``a`` (n, n, LANES) is destroyed; the lane axis is innermost so every update is one SIMD operation over the
+    lanes, with no remainder loop. Output ``d`` (LANES, n) diagonal and ``e`` (LANES, n) off-diagonal, ``e[q, i]``
+    coupling ``d[q, i]`` and ``d[q, i + 1]`` and ``e[q, n − 1] = 0``. ``v``, ``p`` are (n, LANES) work arrays.
     """
     n = a.shape[0]
     for k in range(n - 2):
-        norm2 = 0.0
+        norm2 = np.zeros(LANES)
         for i in range(k + 1, n):
-            norm2 += a[i, k] * a[i, k]
-        x0 = a[k + 1, k]
-        norm = math.sqrt(norm2)
-        d[k] = a[k, k]
-        if norm2 - x0 * x0 <= 1e-300:  # column already reduced
-            e[k] = x0
-            continue
-        alpha = -norm if x0 >= 0.0 else norm
-        # Reflector H = I − β v vᵀ with v = x − α e1 maps the column below the diagonal to α e1.
+            for q in range(LANES):
+                norm2[q] += a[i, k, q] * a[i, k, q]
+        beta = np.empty(LANES)
+        for q in range(LANES):
+            x0 = a[k + 1, k, q]
+            d[q, k] = a[k, k, q]
+            norm = math.sqrt(norm2[q])
+            alpha = -norm if x0 >= 0.0 else norm
+            vv = norm2[q] - 2.0 * alpha * x0 + alpha * alpha
+            # A column that is already reduced gets the identity (β = 0) instead of a branch, keeping lanes in step.
+            reduced = norm2[q] - x0 * x0 <= 1e-300
+            beta[q] = 0.0 if reduced else 2.0 / vv
+            e[q, k] = x0 if reduced else alpha
+            for i in range(k + 1, n):
+                v[i, q] = a[i, k, q]
+            v[k + 1, q] -= 0.0 if reduced else alpha
+        # Reflector H = I − β v vᵀ; A ← H A H = A − v wᵀ − w vᵀ with w = βAv − (β² vᵀAv / 2) v.
         for i in range(k + 1, n):
-            v[i] = a[i, k]
-        v[k + 1] -= alpha
-        vv = norm2 - 2.0 * alpha * x0 + alpha * alpha
-        beta = 2.0 / vv
-        for i in range(k + 1, n):
-            s = 0.0
+            for q in range(LANES):
+                p[i, q] = 0.0
             for j in range(k + 1, n):
-                s += a[i, j] * v[j]
-            p[i] = beta * s
-        kk = 0.0
+                for q in range(LANES):
+                    p[i, q] += a[i, j, q] * v[j, q]
+        kk = np.zeros(LANES)
         for i in range(k + 1, n):
-            kk += v[i] * p[i]
-        kk *= 0.5 * beta
+            for q in range(LANES):
+                p[i, q] *= beta[q]
+                kk[q] += v[i, q] * p[i, q]
+        for q in range(LANES):
+            kk[q] *= 0.5 * beta[q]
         for i in range(k + 1, n):
-            p[i] -= kk * v[i]
-        for i in range(k + 1, n):  # full square, row by row: contiguous and vectorisable
-            vi = v[i]
-            pi = p[i]
+            for q in range(LANES):
+                p[i, q] -= kk[q] * v[i, q]
+        for i in range(k + 1, n):
             for j in range(k + 1, n):
-                a[i, j] -= vi * p[j] + pi * v[j]
-        e[k] = alpha
-    d[n - 2] = a[n - 2, n - 2]
-    d[n - 1] = a[n - 1, n - 1]
-    e[n - 2] = a[n - 1, n - 2]
-    e[n - 1] = 0.0
+                for q in range(LANES):
+                    a[i, j, q] -= v[i, q] * p[j, q] + p[i, q] * v[j, q]
+    for q in range(LANES):
+        d[q, n - 2] = a[n - 2, n - 2, q]
+        d[q, n - 1] = a[n - 1, n - 1, q]
+        e[q, n - 2] = a[n - 1, n - 2, q]
+        e[q, n - 1] = 0.0
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _tridiagonal_eigenvalues(d, e):  # pragma: no cover - compiled
-    """Eigenvalues of the symmetric tridiagonal (d, e) by implicit QL with Wilkinson shifts, into ``d``."""
-    n = d.shape[0]
-    for l in range(n):
-        for _ in range(60):
-            m = l
-            while m < n - 1:
-                dd = abs(d[m]) + abs(d[m + 1])
-                if abs(e[m]) <= 2.2e-16 * dd:
-                    break
-                m += 1
-            if m == l:
+def _deflate(d, e, q, l, n):  # pragma: no cover - compiled
+    """First m ≥ l where lane q's tridiagonal splits (negligible e[q, m]), or n − 1."""
+    m = l
+    while m < n - 1:
+        if abs(e[q, m]) <= 2.2e-16 * (abs(d[q, m]) + abs(d[q, m + 1])):
+            break
+        m += 1
+    return m
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _tridiagonal_eigenvalues_lanes(d, e):  # pragma: no cover - compiled
+    """Eigenvalues of LANES symmetric tridiagonals (d, e) by implicit QL with Wilkinson shifts, into ``d``.
+
+    Each lane runs the textbook QL iteration (its own deflation, shifts and iteration count); the sweeps of the
+    lanes are interleaved rotation by rotation so that their four independent sqrt/divide chains overlap in the
+    CPU instead of one chain waiting on its own latency.
+    """
+    n = d.shape[1]
+    l = np.zeros(LANES, np.int64)
+    iters = np.zeros(LANES, np.int64)
+    m = np.zeros(LANES, np.int64)
+    length = np.zeros(LANES, np.int64)
+    s = np.empty(LANES)
+    c = np.empty(LANES)
+    p = np.empty(LANES)
+    g = np.empty(LANES)
+    done = np.zeros(LANES, np.bool_)
+    while True:
+        longest = 0
+        for q in range(LANES):
+            length[q] = 0
+            while l[q] < n:
+                mq = _deflate(d, e, q, l[q], n)
+                if mq == l[q] or iters[q] >= 60:  # eigenvalue l converged (or gave up as the scalar code did)
+                    l[q] += 1
+                    iters[q] = 0
+                    continue
+                m[q] = mq
                 break
-            g = (d[l + 1] - d[l]) / (2.0 * e[l])
-            r = math.sqrt(g * g + 1.0)
-            g = d[m] - d[l] + e[l] / (g + (r if g >= 0.0 else -r))
-            s = 1.0
-            c = 1.0
-            p = 0.0
-            underflow = False
-            i = m - 1
-            while i >= l:
-                f = s * e[i]
-                b = c * e[i]
-                r = math.sqrt(f * f + g * g)
-                e[i + 1] = r
-                if r == 0.0:
-                    d[i + 1] -= p
-                    e[m] = 0.0
-                    underflow = True
-                    break
-                inv = 1.0 / r
-                s = f * inv
-                c = g * inv
-                g = d[i + 1] - p
-                r = (d[i] - g) * s + 2.0 * c * b
-                p = s * r
-                d[i + 1] = g + p
-                g = c * r - b
-                i -= 1
-            if underflow:
+            if l[q] >= n:
                 continue
-            d[l] -= p
-            e[l] = g
-            e[m] = 0.0
+            lq = l[q]
+            mq = m[q]
+            iters[q] += 1
+            gg = (d[q, lq + 1] - d[q, lq]) / (2.0 * e[q, lq])
+            r = math.sqrt(gg * gg + 1.0)
+            g[q] = d[q, mq] - d[q, lq] + e[q, lq] / (gg + (r if gg >= 0.0 else -r))
+            s[q] = 1.0
+            c[q] = 1.0
+            p[q] = 0.0
+            length[q] = mq - lq
+            done[q] = False
+            longest = max(longest, length[q])
+        if longest == 0:
+            return
+        for t in range(longest):
+            for q in range(LANES):
+                if t >= length[q]:
+                    continue
+                i = m[q] - 1 - t
+                f = s[q] * e[q, i]
+                b = c[q] * e[q, i]
+                r = math.sqrt(f * f + g[q] * g[q])
+                e[q, i + 1] = r
+                if r == 0.0:  # underflow: this lane's sweep ends early, without the final update
+                    d[q, i + 1] -= p[q]
+                    e[q, m[q]] = 0.0
+                    length[q] = 0
+                    done[q] = True
+                    continue
+                inv = 1.0 / r
+                s[q] = f * inv
+                c[q] = g[q] * inv
+                gq = d[q, i + 1] - p[q]
+                r = (d[q, i] - gq) * s[q] + 2.0 * c[q] * b
+                p[q] = s[q] * r
+                d[q, i + 1] = gq + p[q]
+                g[q] = c[q] * r - b
+        for q in range(LANES):
+            if l[q] >= n or done[q]:
+                continue
+            d[q, l[q]] -= p[q]
+            e[q, l[q]] = g[q]
+            e[q, m[q]] = 0.0
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _ratio(gram, work, d, e, v, p, k):  # pragma: no cover - compiled
-    """(σ_1 + … + σ_k) / Σσ from the Gram matrix (σ_i² = its eigenvalues); 1 for an all-zero block."""
-    n = gram.shape[0]
-    for i in range(n):
-        for j in range(n):
-            work[i, j] = gram[i, j]
-    _tridiagonalize(work, d, e, v, p)
-    _tridiagonal_eigenvalues(d, e)
+def _ratio_from_eigenvalues(lam, k):  # pragma: no cover - compiled
+    """(σ_1 + … + σ_k) / Σσ with σ_i = √max(λ_i, 0); 1 for an all-zero block. ``lam`` (n,) is overwritten."""
+    n = lam.shape[0]
     total = 0.0
     for i in range(n):
-        d[i] = math.sqrt(d[i]) if d[i] > 0.0 else 0.0
-        total += d[i]
+        lam[i] = math.sqrt(lam[i]) if lam[i] > 0.0 else 0.0
+        total += lam[i]
     if total <= 1e-12:
         return 1.0
     top = 0.0
     for _ in range(k):  # k largest by repeated selection (k is tiny)
         best = 0
         for i in range(1, n):
-            if d[i] > d[best]:
+            if lam[i] > lam[best]:
                 best = i
-        top += d[best]
-        d[best] = -1.0
+        top += lam[best]
+        lam[best] = -1.0
     return top / total
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _solve_lanes(work, d, e, v, p, out_row, x0, count, k):  # pragma: no cover - compiled
+    """β for the ``count`` ≤ LANES Gram matrices in ``work`` (n, n, LANES), written to out_row[x0 : x0 + count]."""
+    for q in range(count, LANES):  # idle lanes get a copy of lane 0 so that they stay finite
+        for i in range(work.shape[0]):
+            for j in range(work.shape[1]):
+                work[i, j, q] = work[i, j, 0]
+    _tridiagonalize_lanes(work, d, e, v, p)
+    _tridiagonal_eigenvalues_lanes(d, e)
+    for q in range(count):
+        out_row[x0 + q] = _ratio_from_eigenvalues(d[q], k)
 
 
 @njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
@@ -157,30 +217,40 @@ def _svd_ratio_map(pad, h, w, b, k):  # pragma: no cover - compiled
     for y in prange(h):
         cols = np.ascontiguousarray(pad[y : y + b, :].T)  # (W + b − 1, b): each padded column contiguous
         gram = np.empty((b, b))
-        work = np.empty((b, b))
-        d = np.empty(b)
-        e = np.empty(b)
-        v = np.empty(b)
-        p = np.empty(b)
-        # Gram matrix of the first block; slot of padded column j is j mod b.
-        for i in range(b):
-            for j in range(i, b):
-                s = 0.0
-                for r in range(b):
-                    s += cols[i, r] * cols[j, r]
-                gram[i, j] = s
-                gram[j, i] = s
-        out[y, 0] = _ratio(gram, work, d, e, v, p, k)
-        for x in range(1, w):
-            new = x + b - 1  # padded column entering the block; it replaces column x − 1 in slot new mod b
-            slot = new % b
-            for j in range(x, x + b):
-                s = 0.0
-                for r in range(b):
-                    s += cols[new, r] * cols[j, r]
-                gram[slot, j % b] = s
-                gram[j % b, slot] = s
-            out[y, x] = _ratio(gram, work, d, e, v, p, k)
+        work = np.empty((b, b, LANES))
+        d = np.empty((LANES, b))
+        e = np.empty((LANES, b))
+        v = np.empty((b, LANES))
+        p = np.empty((b, LANES))
+        row = np.empty(w)
+        lane = 0
+        for x in range(w):
+            if x == 0:  # Gram matrix of the first block; slot of padded column j is j mod b
+                for i in range(b):
+                    for j in range(i, b):
+                        s = 0.0
+                        for r in range(b):
+                            s += cols[i, r] * cols[j, r]
+                        gram[i, j] = s
+                        gram[j, i] = s
+            else:
+                new = x + b - 1  # padded column entering the block; it replaces column x − 1 in slot new mod b
+                slot = new % b
+                for j in range(x, x + b):
+                    s = 0.0
+                    for r in range(b):
+                        s += cols[new, r] * cols[j, r]
+                    gram[slot, j % b] = s
+                    gram[j % b, slot] = s
+            for i in range(b):
+                for j in range(b):
+                    work[i, j, lane] = gram[i, j]
+            lane += 1
+            if lane == LANES or x == w - 1:
+                _solve_lanes(work, d, e, v, p, row, x + 1 - lane, lane, k)
+                lane = 0
+        for x in range(w):
+            out[y, x] = row[x]
     return out
 
 
