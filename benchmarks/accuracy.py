@@ -3,6 +3,9 @@
 * DBD: ``cuhk_samples`` (its defocus images only; GT 255 = blurred) and ``cuhk_te1_320`` (CUHK-TE-1 as distributed
   at 320×320; GT 255 = in focus) under ``--protocol`` (default ``ddffnet``).
 * DME: ``rtf_sample`` (disk-radius GT) under ``rtf`` (last 20 columns dropped, DMENet's nearest table lookup).
+* ``synth_test`` (``--synth N``, default 60): a fixed synthetic test set, ``SynthDataset(N, 320, seed=777,
+  split="test")`` — scenes built only from photos held out of training and validation. DBD under ``--protocol``;
+  DME under ``rtf`` with nothing dropped and σ ground truth (MAE in σ px).
 
 Ground truth comes from the :mod:`defocus.data` loaders when they can read these folders, else from a plain reader
 of ``images/`` + ``gt/`` with the polarity stated above (printed on stderr). s/img is the mean wall time of
@@ -10,6 +13,7 @@ of ``images/`` + ``gt/`` with the polarity stated above (printed on stderr). s/i
 
     python benchmarks/accuracy.py                                 # every registered method
     python benchmarks/accuracy.py --methods gradient-energy lbp --protocol zhao --out docs/accuracy.md
+    python benchmarks/accuracy.py --task dme --synth 0               # RTF sample only
 """
 
 from __future__ import annotations
@@ -58,6 +62,38 @@ class FolderSample:
         return None if r is None else radius_to_sigma(r)
 
 
+@dataclass(frozen=True)
+class RenderedSample:
+    """A synthetic test scene (rendered on demand from its index, so the set costs no disk and no memory)."""
+
+    name: str
+    index: int
+    size: int
+    seed: int
+
+    def _render(self):
+        from defocus.synth import SynthDataset
+
+        return SynthDataset(self.index + 1, size=self.size, seed=self.seed, split="test").sample(self.index)
+
+    def image(self) -> np.ndarray:
+        return self._render().image
+
+    def blur_mask(self) -> np.ndarray:
+        return self._render().blur_mask
+
+    def sigma(self) -> np.ndarray:
+        return self._render().sigma
+
+    def radius(self) -> np.ndarray:
+        return self._render().coc_radius
+
+
+def synth_test(n: int, task: str, size: int = 320, seed: int = 777) -> "FolderDataset":
+    """The fixed synthetic test set (test-split photos only) as a dataset of ``task``."""
+    return FolderDataset("synth_test", task, [RenderedSample(f"synth_{i:04d}", i, size, seed) for i in range(n)])
+
+
 class FolderDataset(list):
     def __init__(self, name: str, task: str, samples: list[FolderSample]) -> None:
         super().__init__(samples)
@@ -95,15 +131,19 @@ def _open(kind: str, root: Path, fallback_polarity: str, keep=lambda name: True,
     return _pairs(root, fallback_polarity, keep), "plain reader (loader found no samples)"
 
 
-def datasets(shared: Path, task: str) -> list[tuple[FolderDataset, str]]:
+def datasets(shared: Path, task: str, synth: int = 0) -> list[tuple[FolderDataset, str]]:
     real = shared / "data" / "real"
     out = []
     if task in ("dbd", "all"):
         out.append(_open("cuhk", real / "cuhk_samples", "blur", keep=lambda n: n.startswith("out_of_focus"),
                          subset="defocus"))
         out.append(_open("cuhk", real / "cuhk_te1_320", "focus"))  # recognised as the 320 px CUHK-TE-1
+        if synth > 0:
+            out.append((synth_test(synth, "dbd"), "defocus.synth test split, seed 777"))
     if task in ("dme", "all"):
         out.append(_open("rtf", real / "rtf_sample", "radius"))
+        if synth > 0:
+            out.append((synth_test(synth, "dme"), "defocus.synth test split, seed 777"))
     return out
 
 
@@ -113,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", choices=("dbd", "dme", "all"), default="all")
     parser.add_argument("--methods", nargs="+", help="method names (default: every registered one of the task)")
     parser.add_argument("--protocol", default="ddffnet", help="DBD protocol (default ddffnet)")
+    parser.add_argument("--synth", type=int, default=60, help="synthetic test scenes per task (0 = none)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, help="also write the table to this file")
     args = parser.parse_args(argv)
@@ -128,9 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     lines = ["| Method | Task | Dataset | Protocol | Images | MAE ↓ | Fβ ↑ | IoU ↑ | s/img |",
              "|---|---|---|---|---:|---:|---:|---:|---:|"]
     failed = 0
-    for ds, source in datasets(args.shared, args.task):
+    for ds, source in datasets(args.shared, args.task, args.synth):
         print(f"{ds.name}: {len(ds)} samples via {source}", file=sys.stderr)
         protocol = args.protocol if ds.task == "dbd" else "rtf"
+        # Synthetic DME ground truth is σ over the whole frame: nothing to drop, no table lookup.
+        options = {"drop_right": 0, "gt_units": "sigma", "lookup": "linear"} if (
+            ds.task == "dme" and ds.name == "synth_test") else {}
         names = args.methods or defocus.available(ds.task)
         for name in names:
             try:
@@ -142,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: cannot load ({type(exc).__name__}: {exc})", file=sys.stderr)
                 failed += 1
                 continue
-            res = evaluate_method(method, ds, protocol,
+            res = evaluate_method(method, ds, protocol, **options,
                                   on_error=lambda m: print(f"error: {m}", file=sys.stderr))
             failed += len(res.failures)
             s = res.summary

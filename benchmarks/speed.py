@@ -75,8 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--megapixels", type=float, default=24.0, help="size of the memory test (0 = skip)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed for one memory run")
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
     parser.add_argument("--out", type=Path, help="also write the table to this file")
     args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     image = cv2.resize(defocus.read_image(args.photo), (640, 427), interpolation=cv2.INTER_AREA)
     names = args.methods or defocus.available()

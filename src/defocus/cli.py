@@ -1,7 +1,7 @@
 """The ``defocus`` command line.
 
-``defocus detect``, ``estimate``, ``evaluate`` and ``methods``. Per-file problems are reported on one line each and
-the batch goes on; the exit code is 1 if any file failed, 2 for a usage error.
+``defocus detect``, ``estimate``, ``evaluate``, ``synth``, ``train`` and ``methods``. Per-file problems are reported
+on one line each and the batch goes on; the exit code is 1 if any file failed, 2 for a usage error.
 """
 
 from __future__ import annotations
@@ -176,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("synth", help="render a synthetic defocus dataset (images, blur masks, sigma and radius maps)")
     synth_command.add_arguments(p)
     p.set_defaults(func=synth_command.run)
+
+    from .train import command as train_command
+
+    p = sub.add_parser("train", help="train a blur detector (synthetic defocus and/or real labelled folders)")
+    train_command.add_arguments(p)
+    p.set_defaults(func=train_command.run)
 
     p = sub.add_parser("methods", help="list methods: name, task, summary")
     p.add_argument("--task", choices=registry.TASKS, help="only DBD or only DME methods")

@@ -51,23 +51,3 @@ def run(args: argparse.Namespace) -> int:
         raise DefocusError(str(exc)) from None
     print(f"wrote {args.n} samples to {args.out}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point (``python -m defocus.synth.command``) until the subcommand is wired into the CLI."""
-    import sys
-
-    from ..errors import DefocusError
-
-    parser = argparse.ArgumentParser(prog="defocus synth", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except DefocusError as exc:
-        print(f"defocus: error: {exc}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,93 @@
+"""Saving and loading whole models as safetensors files that describe their own architecture.
+
+The file's metadata holds ``{"arch": <json of model.arch>, ...}``, so :func:`load_model` rebuilds the network
+without the caller knowing its configuration, and without any pickle.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import WeightsError
+from .dffnet import build_model
+from .weights import verify_sha256
+
+
+def _flush_denormals(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    # Subnormal floats (a few exist in torchvision's MobileNetV2 BN statistics) make CPU kernels crawl.
+    out = {}
+    for k, v in sd.items():
+        if v.is_floating_point():
+            tiny = torch.finfo(v.dtype).tiny
+            v = torch.where(v.abs() < tiny, torch.zeros_like(v), v)
+        out[k] = v
+    return out
+
+
+def model_bytes(model: nn.Module, *, fp16: bool = True, metadata: dict | None = None) -> bytes:
+    """The safetensors encoding of ``model`` (state dict, optionally as float16) with its ``arch`` in the metadata."""
+    from safetensors.torch import save
+
+    sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if fp16:
+        sd = {k: v.half() if v.is_floating_point() else v for k, v in sd.items()}
+    meta = {"arch": json.dumps(getattr(model, "arch", {}))}
+    meta.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()})
+    return save(sd, metadata=meta)
+
+
+def save_model(model: nn.Module, path: str | os.PathLike, *, fp16: bool = True, metadata: dict | None = None,
+               force: bool = False) -> Path:
+    """Write ``model`` atomically to a ``.safetensors`` file (see :func:`model_bytes`)."""
+    from ..io import atomic_write
+
+    data = model_bytes(model, fp16=fp16, metadata=metadata)
+    return atomic_write(path, lambda f: f.write(data), force=force)
+
+
+def read_model_file(path: str | os.PathLike, sha256: str | None = None) -> tuple[dict, dict[str, torch.Tensor]]:
+    """Metadata and float32 state dict of a model file, after checking its sha256 (if given).
+
+    Raises
+    ------
+    WeightsError
+        Missing file, digest mismatch, or not a defocus model file.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    verify_sha256(path, sha256)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = dict(f.metadata() or {})
+            sd = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # safetensors raises its own error types for damaged files
+        raise WeightsError(f"{path}: not a readable safetensors file ({str(exc).splitlines()[0]})") from None
+    if "arch" not in meta:
+        raise WeightsError(f"{path}: no 'arch' metadata; not a defocus model file")
+    sd = {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}
+    return meta, _flush_denormals(sd)
+
+
+def load_model(path: str | os.PathLike, sha256: str | None = None, device: str = "cpu") -> tuple[nn.Module, dict]:
+    """Rebuild and load a model saved by :func:`save_model`; returns ``(model in eval mode, metadata)``."""
+    meta, sd = read_model_file(path, sha256)
+    model = build_model(json.loads(meta["arch"]), pretrained=False)
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as exc:
+        raise WeightsError(f"{path}: weights do not fit the architecture ({str(exc).splitlines()[0]})") from None
+    return model.to(device).eval(), meta
+
+
+def state_dict_bytes(sd: dict[str, torch.Tensor]) -> bytes:
+    """``torch.save`` encoding of a plain state dict (tensors and containers only), for optimizer states."""
+    buf = io.BytesIO()
+    torch.save(sd, buf)
+    return buf.getvalue()

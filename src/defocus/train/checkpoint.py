@@ -1,0 +1,98 @@
+"""Crash-safe checkpoints: a complete folder appears under its final name or not at all.
+
+Layout under ``OUT/checkpoints``::
+
+    step_0000500/model.safetensors   model weights (float32, with the ``arch`` metadata)
+    step_0000500/optimizer.pt        optimizer state (tensors and numbers only; read with weights_only=True)
+    step_0000500/state.json          step, config, loss-scaler state, elapsed seconds
+    latest.json                      {"step": 500, "dir": "step_0000500"}
+
+A checkpoint is written into a hidden temporary folder, each file flushed to disk, then the folder is renamed into
+place and only then ``latest.json`` is replaced (atomically). A ``kill -9`` at any moment therefore leaves the
+previous ``latest.json`` pointing at a complete checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from ..nets.modelfile import model_bytes, read_model_file
+
+
+def _write(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(folder: str | os.PathLike, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    state: dict, keep: int = 2) -> Path:
+    """Write checkpoint ``step`` (see module docstring); keeps the newest ``keep`` checkpoints. Returns its folder."""
+    import io
+
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"step_{step:07d}"
+    tmp = root / f".tmp_{name}_{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    _write(tmp / "model.safetensors", model_bytes(model, fp16=False))
+    buf = io.BytesIO()
+    torch.save(optimizer.state_dict(), buf)
+    _write(tmp / "optimizer.pt", buf.getvalue())
+    _write(tmp / "state.json", json.dumps({**state, "step": step}, indent=1).encode())
+    final = root / name
+    if final.exists():
+        shutil.rmtree(final)
+    os.rename(tmp, final)
+    _fsync_dir(root)
+    latest_tmp = root / f".latest.json.{os.getpid()}"
+    _write(latest_tmp, json.dumps({"step": step, "dir": name}).encode())
+    os.replace(latest_tmp, root / "latest.json")
+    _fsync_dir(root)
+    done = sorted(p for p in root.glob("step_*") if p.is_dir())
+    for old in done[:-keep] if keep > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(folder: str | os.PathLike) -> Path | None:
+    """The folder ``latest.json`` points at, or None if there is no complete checkpoint."""
+    root = Path(folder)
+    try:
+        latest = json.loads((root / "latest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    path = root / latest["dir"]
+    return path if (path / "state.json").exists() else None
+
+
+def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module,
+                    optimizer: torch.optim.Optimizer | None = None, device: str = "cpu") -> dict:
+    """Restore model (and optimizer) from a checkpoint folder; returns its ``state.json`` contents."""
+    path = Path(path)
+    _, sd = read_model_file(path / "model.safetensors")
+    model.load_state_dict(sd, strict=True)
+    if optimizer is not None:
+        optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location=device, weights_only=True))
+    return json.loads((path / "state.json").read_text())

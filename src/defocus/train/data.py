@@ -1,0 +1,277 @@
+"""Training data: synthetic scenes (pre-rendered pool or on the fly) and real labelled folders, with joint
+augmentation and a step-indexed, resumable sample order.
+
+Every batch is a pure function of (run seed, step): :class:`StepBatchSampler` draws the sample order from a
+per-epoch permutation and gives each sample an augmentation seed derived from its global position, so a run resumed
+from a checkpoint at step s sees exactly the batches an uninterrupted run would have seen from step s on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from .config import Augment, RealData, SynthData
+
+POOL_CHUNK = 100  # scenes per pool file
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Augmentation
+
+
+def augment_pair(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, aug: Augment,
+                 out_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Jointly warp (zoom, stretch, rotate, flip, crop) an image and its label; colour-jitter the image.
+
+    Parameters
+    ----------
+    image : ndarray (H, W, 3) float32 in [0, 1]
+    mask : ndarray (H, W) float32 in [0, 1] (1 = out of focus)
+    rng : numpy Generator
+    aug : Augment
+    out_size : int
+        Side of the square output crop in px.
+
+    Returns
+    -------
+    image : ndarray (out_size, out_size, 3) float32 in [0, 1]
+    mask : ndarray (out_size, out_size) float32 in {0, 1} (bilinear warp, then thresholded at 0.5)
+    """
+    h, w = mask.shape
+    lo, hi = aug.scale
+    zoom = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+    stretch = float(np.exp(rng.uniform(-np.log1p(aug.aspect), np.log1p(aug.aspect)))) if aug.aspect > 0 else 1.0
+    sx, sy = zoom * stretch ** 0.5, zoom / stretch ** 0.5  # output px per input px along each output axis
+    theta = np.deg2rad(rng.uniform(-aug.rotate, aug.rotate)) if aug.rotate > 0 else 0.0
+    flip = rng.random() < aug.hflip
+    # Centre of the crop in the input: anywhere that keeps the (unrotated) crop inside, else the image centre.
+    half_x, half_y = out_size / (2 * sx), out_size / (2 * sy)
+    cx = rng.uniform(half_x, w - half_x) if w > 2 * half_x else w / 2
+    cy = rng.uniform(half_y, h - half_y) if h > 2 * half_y else h / 2
+    c, s = np.cos(theta), np.sin(theta)
+    # Output pixel (u, v) -> input point: centre + R(theta) · diag(±1/sx, 1/sy) · ((u, v) − output centre).
+    a = np.array([[c / sx * (-1 if flip else 1), -s / sy], [s / sx * (-1 if flip else 1), c / sy]])
+    o = (out_size - 1) / 2.0
+    t = np.array([cx - 0.5, cy - 0.5]) - a @ np.array([o, o])
+    m = np.hstack([a, t[:, None]]).astype(np.float64)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    img = cv2.warpAffine(image, m, (out_size, out_size), flags=flags, borderMode=cv2.BORDER_REFLECT_101)
+    msk = cv2.warpAffine(mask, m, (out_size, out_size), flags=flags, borderMode=cv2.BORDER_REFLECT_101)
+    img = colour_jitter(img, rng, aug)
+    return img, (msk > 0.5).astype(np.float32)
+
+
+def colour_jitter(image: np.ndarray, rng: np.random.Generator, aug: Augment) -> np.ndarray:
+    """Brightness, contrast and saturation jitter of a float32 RGB image in [0, 1] (result clipped to [0, 1])."""
+    img = image * rng.uniform(1 - aug.brightness, 1 + aug.brightness)
+    gray = img @ np.array([0.299, 0.587, 0.114], np.float32)
+    img = (img - gray.mean()) * rng.uniform(1 - aug.contrast, 1 + aug.contrast) + gray.mean()
+    gray = img @ np.array([0.299, 0.587, 0.114], np.float32)
+    img = gray[..., None] + (img - gray[..., None]) * rng.uniform(1 - aug.saturation, 1 + aug.saturation)
+    return np.clip(img, 0.0, 1.0).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Synthetic pool
+
+
+def _render_chunk(args) -> tuple[int, np.ndarray, np.ndarray]:
+    chunk, length, size, seed = args
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+    from ..synth import SynthDataset
+
+    ds = SynthDataset(length, size=size, seed=seed, split="train")
+    idx = range(chunk * POOL_CHUNK, min(length, (chunk + 1) * POOL_CHUNK))
+    images = np.empty((len(idx), size, size, 3), np.uint8)
+    masks = np.empty((len(idx), size, size), np.uint8)
+    for j, i in enumerate(idx):
+        s = ds.sample(i)
+        images[j] = np.round(s.image * 255).astype(np.uint8)
+        masks[j] = (s.blur_mask > 0.5).astype(np.uint8)
+    return chunk, images, masks
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.name}.part")
+    with open(tmp, "wb") as f:
+        np.save(f, array)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def render_pool(folder: str | os.PathLike, synth: SynthData, workers: int = 1, progress: bool = True) -> Path:
+    """Render ``synth.length`` training scenes into ``folder`` (chunks of :data:`POOL_CHUNK` as .npy files).
+
+    Chunks already present (from an interrupted run with the same settings) are kept, so the pool survives a crash.
+    Returns the folder.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = {"length": synth.length, "size": synth.size, "seed": synth.seed, "split": "train"}
+    spec_file = folder / "pool.json"
+    if spec_file.exists() and json.loads(spec_file.read_text()) != spec:
+        raise ValueError(f"{folder}: holds a pool rendered with other settings ({spec_file.read_text()}); "
+                         "use another output folder")
+    spec_file.write_text(json.dumps(spec))
+    n_chunks = math.ceil(synth.length / POOL_CHUNK)
+    todo = [k for k in range(n_chunks) if not (folder / f"mask_{k:04d}.npy").exists()]
+    if not todo:
+        return folder
+    from tqdm import tqdm
+
+    sizes = {k: min(synth.length, (k + 1) * POOL_CHUNK) - k * POOL_CHUNK for k in todo}
+    bar = tqdm(total=sum(sizes.values()), desc="render synthetic pool", unit="img", disable=not progress)
+    jobs = [(k, synth.length, synth.size, synth.seed) for k in todo]
+
+    def store(result):
+        k, images, masks = result
+        _save_npy(folder / f"img_{k:04d}.npy", images)
+        _save_npy(folder / f"mask_{k:04d}.npy", masks)  # written last: its presence marks the chunk complete
+        bar.update(len(masks))
+
+    if workers <= 1:
+        for job in jobs:
+            store(_render_chunk(job))
+    else:
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as ex:
+            for result in ex.map(_render_chunk, jobs):
+                store(result)
+    bar.close()
+    return folder
+
+
+class PoolSource:
+    """Pre-rendered synthetic scenes (memory-mapped), as float32 image / mask pairs."""
+
+    def __init__(self, folder: str | os.PathLike, length: int):
+        self.folder = Path(folder)
+        self.length = length
+        self._chunks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __len__(self) -> int:
+        return self.length
+
+    def get(self, index: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        k, j = divmod(index, POOL_CHUNK)
+        if k not in self._chunks:
+            self._chunks[k] = (np.load(self.folder / f"img_{k:04d}.npy", mmap_mode="r"),
+                               np.load(self.folder / f"mask_{k:04d}.npy", mmap_mode="r"))
+        images, masks = self._chunks[k]
+        return images[j].astype(np.float32) / 255.0, masks[j].astype(np.float32)
+
+
+class SynthSource:
+    """Synthetic scenes rendered on the fly; each epoch draws new scenes (``SynthDataset.set_epoch``)."""
+
+    def __init__(self, synth: SynthData):
+        from ..synth import SynthDataset
+
+        self.ds = SynthDataset(synth.length, size=synth.size, seed=synth.seed, split="train")
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def get(self, index: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        self.ds.set_epoch(epoch)
+        s = self.ds.sample(index)
+        return s.image, s.blur_mask
+
+
+class RealSource:
+    """A labelled real folder (:func:`defocus.data.open_dataset`), each photo resized to the working size first,
+    as the model sees photos at inference."""
+
+    def __init__(self, real: RealData, working_size: int):
+        from ..data import open_dataset
+
+        self.ds = open_dataset(real.kind, real.root, **real.options)
+        self.size = working_size
+        unlabelled = [s.name for s in self.ds if s.target_path is None]
+        if unlabelled:
+            from ..errors import DatasetError
+
+            raise DatasetError(f"{real.root}: {len(unlabelled)} image(s) without a mask, e.g. {unlabelled[0]}")
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def get(self, index: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        sample = self.ds[index]
+        image, mask = sample.image(), sample.blur_mask()
+        if mask.shape != image.shape[:2]:
+            mask = cv2.resize(mask, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST)
+        size = (self.size, self.size)
+        return (cv2.resize(image, size, interpolation=cv2.INTER_AREA),
+                cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_LINEAR))
+
+
+class TrainSet(Dataset):
+    """The union of sources (each repeated ``repeat`` times per epoch), augmented.
+
+    Indexed by ``(flat index, epoch, augmentation seed)`` tuples from :class:`StepBatchSampler`; items are dicts with
+    ``image`` (3, crop, crop) and ``mask`` (1, crop, crop) float32 tensors.
+    """
+
+    def __init__(self, sources: list[tuple[object, int]], aug: Augment, crop: int, seed: int):
+        self.table = [(si, i) for si, (src, rep) in enumerate(sources) for _ in range(rep) for i in range(len(src))]
+        self.sources = [s for s, _ in sources]
+        self.aug, self.crop, self.seed = aug, crop, seed
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __getitem__(self, key) -> dict:
+        flat, epoch, aug_seed = key
+        si, i = self.table[flat]
+        image, mask = self.sources[si].get(i, epoch)
+        rng = np.random.default_rng([self.seed, aug_seed])
+        image, mask = augment_pair(image, mask, rng, self.aug, self.crop)
+        return {"image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
+                "mask": torch.from_numpy(mask[None])}
+
+
+class StepBatchSampler(Sampler):
+    """Batches of ``(flat index, epoch, augmentation seed)`` for steps ``start_step … steps − 1``.
+
+    Sample g of the run (g = (step·world + rank)·batch + i) is entry g mod n of the permutation of epoch g // n
+    (seeded by (seed, epoch)), augmented with seed g; so the stream depends only on (seed, step), never on when the
+    run was interrupted, and DDP ranks see disjoint samples.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, start_step: int, steps: int, rank: int = 0,
+                 world: int = 1):
+        if n <= 0:
+            raise ValueError("no training samples")
+        self.n, self.batch, self.seed = n, batch_size, seed
+        self.start, self.steps, self.rank, self.world = start_step, steps, rank, world
+        self._perm: tuple[int, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return max(0, self.steps - self.start)
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        if self._perm is None or self._perm[0] != epoch:
+            self._perm = (epoch, np.random.default_rng([self.seed, 7919, epoch]).permutation(self.n))
+        return self._perm[1]
+
+    def __iter__(self):
+        for step in range(self.start, self.steps):
+            batch = []
+            for i in range(self.batch):
+                g = (step * self.world + self.rank) * self.batch + i
+                epoch, pos = divmod(g, self.n)
+                batch.append((int(self._permutation(epoch)[pos]), epoch, g))
+            yield batch
