@@ -28,11 +28,13 @@ METHODS: dict[str, str] = {
     "svd": "defocus.methods.svd:SVD",
     "s3": "defocus.methods.s3:S3",
     "fish": "defocus.methods.fish:FISH",
+    "karaali-2022": "defocus.methods.karaali_2022:Karaali2022",
+    "karaali-2022-dbd": "defocus.methods.karaali_2022_dbd:Karaali2022DBD",
 }
 
 #: The method ``defocus detect`` uses when no ``-m`` is given.
 DEFAULT_DETECTOR = "gradient-energy"
-#: The method ``defocus estimate`` uses when no ``-m`` is given (set once a DME method is registered).
+#: The method ``defocus estimate`` uses when no ``-m`` is given.
 DEFAULT_ESTIMATOR: str | None = "karaali-jung-2018"
 
 TASKS = ("dbd", "dme")

@@ -1,0 +1,312 @@
+"""Karaali, Harte & Jung 2022: deep edge-based defocus map estimation with depth-edge-aware propagation.
+
+Pipeline (seed 003; facts of the authors' inference code in ANCHORS §2.5; see docs/methods/karaali-2022.md):
+
+1. Edges: Canny on channel 0 (hue) of the HSV image, σ = √2, hysteresis thresholds 0.05 / 0.06 (scikit-image
+   convention: absolute, on the Sobel magnitude), as the authors' code does; or an edge map the user supplies.
+2. For every edge pixel a 41×41 RGB patch (image reflect-padded by 20 px, values in [0, 1]) and its centred 27×27 and
+   15×15 crops. E-Net labels each edge pattern (constant depth) or depth (depth discontinuity); B-Net gives the
+   blur level of the pattern edges: one of 23 disk radii 0.5 … 6.0 px (paper Eq. 4: the training blur is a disk
+   kernel of radius R_i; the same radii as the RTF ground truth). Patches are classified in batches, so memory is
+   bounded whatever the image size.
+3. Sparse radii on pattern edges are propagated by domain-transform normalised convolution (Eq. 1–3): guide = the
+   photo simplified by the RF filter itself (σs = 7, σr = 0.5), σs = min(H, W)/8, σr = 3.75, 5 iterations, and a
+   penalty ψ added to the domain-transform derivative on depth edges (paper ψ = 100; the authors' code uses 20).
+4. The dense radius map is converted to Gaussian σ with the RTF table (:func:`defocus.units.radius_to_sigma`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DefocusError, WeightsError
+from ..filters.domain_transform import interpolate, recursive_filter
+from ..registry import Method
+from ..units import radius_to_sigma
+
+#: Bundled weights and their sha256 (checked at load).
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+BNET_FILE = "benet_bnet_v1.safetensors"
+ENET_FILE = "enet_v1.safetensors"
+SHA256: dict[str, str] = {
+    BNET_FILE: "50003733859614a686291457cca3cfa1714d8236d77271a84cda2e289fa5d108",
+    ENET_FILE: "0306255a4b03f8b1be6254c8db688b5813f310bab16d006a75522532d8473100",
+}
+
+PAD = 20
+
+
+def detect_edges(image: np.ndarray, channel: str = "hue", sigma: float = float(np.sqrt(2.0)),
+                 low: float = 0.05, high: float = 0.06) -> np.ndarray:
+    """Canny edge map of an RGB image, as in the authors' code.
+
+    Parameters
+    ----------
+    image : ndarray (H, W, 3), float in [0, 1]
+    channel : {"hue", "value", "gray"}
+        Channel the detector runs on: HSV hue (the authors' choice), HSV value, or BT.601 luma.
+    sigma, low, high : float
+        Canny smoothing (px) and absolute hysteresis thresholds (scikit-image convention).
+
+    Returns
+    -------
+    ndarray (H, W), bool
+    """
+    from skimage.color import rgb2hsv
+    from skimage.feature import canny
+
+    img = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
+    if channel == "hue":
+        ch = rgb2hsv(img)[:, :, 0]
+    elif channel == "value":
+        ch = img.max(axis=2)
+    elif channel == "gray":
+        ch = img @ np.array([0.299, 0.587, 0.114], np.float32)
+    else:
+        raise DefocusError(f"edge channel must be 'hue', 'value' or 'gray', not {channel!r}")
+    return canny(ch.astype(np.float64), sigma=sigma, low_threshold=low, high_threshold=high)
+
+
+# --- weights --------------------------------------------------------------------------------------------------------
+
+
+def _read(path: str | os.PathLike, sha256: str | None) -> tuple[dict, dict]:
+    """Metadata and float32 state dict of a weight file, after checking its sha256 (if given)."""
+    from safetensors import safe_open
+
+    from ..nets.weights import verify_sha256
+
+    path = Path(path)
+    verify_sha256(path, sha256)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = dict(f.metadata() or {})
+            sd = {k: f.get_tensor(k).float() for k in f.keys()}
+    except Exception as exc:  # safetensors raises its own error types for damaged files
+        raise WeightsError(f"{path}: not a readable safetensors file ({str(exc).splitlines()[0]})") from None
+    return meta, sd
+
+
+def _arch_scales(meta: dict, path) -> tuple[int, ...]:
+    import json
+
+    try:
+        return tuple(json.loads(meta["arch"])["scales"])
+    except (KeyError, ValueError, TypeError):
+        raise WeightsError(f"{path}: no B-Net/E-Net 'arch' metadata") from None
+
+
+def load_bnet(path: str | os.PathLike, sha256: str | None = None):
+    """B-Net from a weight file written by :mod:`defocus.train.benet` (eval mode, float32, CPU).
+
+    Raises
+    ------
+    WeightsError
+        Missing file, sha256 mismatch, unreadable file, or weights that do not fit the architecture.
+    """
+    from ..nets.benet import BNet
+
+    meta, sd = _read(path, sha256)
+    model = BNet(_arch_scales(meta, path))
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as exc:
+        raise WeightsError(f"{path}: weights do not fit B-Net ({str(exc).splitlines()[0]})") from None
+    return model.eval()
+
+
+def load_enet(path: str | os.PathLike, bnet, sha256: str | None = None):
+    """E-Net from its weight file (f2 stream and head) sharing ``bnet``'s f1 streams (eval mode)."""
+    from ..nets.benet import ENet
+
+    _, sd = _read(path, sha256)
+    model = ENet(bnet.f1)
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    missing = [k for k in missing if not k.startswith("f1.")]
+    if missing or unexpected:
+        raise WeightsError(f"{path}: weights do not fit E-Net (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return model.eval()
+
+
+def _default_file(name: str) -> tuple[Path, str | None]:
+    return WEIGHTS_DIR / name, SHA256.get(name)
+
+
+# --- patches --------------------------------------------------------------------------------------------------------
+
+
+def edge_patches(padded: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """41×41 patches of a 20-px reflect-padded float32 image centred on pixels (ys, xs) of the unpadded image.
+
+    Returns
+    -------
+    ndarray (N, 3, 41, 41), float32
+    """
+    win = np.lib.stride_tricks.sliding_window_view(padded, (2 * PAD + 1, 2 * PAD + 1), axis=(0, 1))
+    return np.ascontiguousarray(win[ys, xs])  # window (y, x) of the padded image is centred on pixel (y, x)
+
+
+def pad_image(image: np.ndarray) -> np.ndarray:
+    """Mirror-pad by 20 px (the edge row repeated, like OpenCV's BORDER_REFLECT), so every pixel has a patch."""
+    img = np.asarray(image, dtype=np.float32)
+    return np.pad(img, ((PAD, PAD), (PAD, PAD), (0, 0)), mode="symmetric")
+
+
+def classify_edges(image: np.ndarray, edges: np.ndarray, bnet, enet=None, batch: int = 4096, device: str = "cpu"):
+    """Blur level and edge type of every edge pixel, in batches of ``batch`` patches.
+
+    Returns
+    -------
+    ys, xs : ndarray (N,), int
+        Edge pixels (``np.nonzero(edges)`` order).
+    radius : ndarray (N,), float32
+        B-Net's disk radius (px) of each.
+    depth : ndarray (N,), bool
+        E-Net's depth-edge label (all False without ``enet``).
+    """
+    import torch
+
+    from ..nets.benet import RADII
+
+    ys, xs = np.nonzero(edges)
+    n = len(ys)
+    level = np.zeros(n, np.int64)
+    depth = np.zeros(n, bool)
+    padded = pad_image(image)
+    batch = max(1, int(batch))
+    with torch.inference_mode():
+        for i in range(0, n, batch):
+            p = torch.from_numpy(edge_patches(padded, ys[i:i + batch], xs[i:i + batch])).to(device)
+            f1 = bnet.f1(p)
+            level[i:i + batch] = bnet.b(f1).argmax(1).cpu().numpy()
+            if enet is not None:
+                shared = f1 if enet.f1 is bnet.f1 else None
+                depth[i:i + batch] = enet(p, shared).argmax(1).cpu().numpy() == 1
+    return ys, xs, RADII[level].astype(np.float32), depth
+
+
+def propagate(image: np.ndarray, sparse: np.ndarray, pattern: np.ndarray, depth: np.ndarray, psi: float = 100.0,
+              sigma_r: float = 3.75, iterations: int = 5, guide_sigma_s: float = 7.0,
+              guide_sigma_r: float = 0.5) -> np.ndarray:
+    """Dense map from values on pattern edges, with propagation blocked by ψ on depth edges (Eq. 1–3).
+
+    Parameters
+    ----------
+    image : ndarray (H, W, 3), float32 in [0, 1]
+    sparse : ndarray (H, W), float32
+        Values (read where ``pattern``).
+    pattern, depth : ndarray (H, W), bool
+    psi : float
+        Penalty added to the domain-transform derivative on depth edges (0 = plain propagation).
+
+    Returns
+    -------
+    ndarray (H, W), float32
+    """
+    h, w = sparse.shape
+    guide = recursive_filter(image, image, guide_sigma_s, guide_sigma_r, iterations)
+    penalty = depth.astype(np.float32) * np.float32(psi) if psi > 0 else None
+    return interpolate(sparse, pattern, guide, max(min(h, w) / 8.0, 1.0), sigma_r, iterations, penalty=penalty)
+
+
+def _edge_option(edges, shape) -> np.ndarray:
+    """A user edge map (path or array) as bool (H, W); any value > 0.5 (after scaling to [0, 1]) is an edge."""
+    if isinstance(edges, (str, os.PathLike)):
+        from ..io import read_map
+
+        arr = read_map(edges)
+        where = str(edges)
+    else:
+        arr = np.asarray(edges)
+        where = "edges array"
+        if arr.dtype == np.uint8:
+            arr = arr / 255.0
+    if arr.ndim == 3:
+        arr = arr.max(axis=2)
+    if arr.shape != tuple(shape):
+        raise DefocusError(f"{where}: edge map is {arr.shape[1]}×{arr.shape[0]} but the image is {shape[1]}×{shape[0]}")
+    return np.asarray(arr, dtype=np.float32) > 0.5
+
+
+class Karaali2022(Method):
+    """Karaali, Harte & Jung 2022 defocus map (Gaussian σ in px, from disk radii 0.5 … 6.0 px).
+
+    Parameters
+    ----------
+    edges : str, path or ndarray (H, W), optional
+        Edge map to use instead of Canny (nonzero/white = edge); must match the image size.
+    edge_channel : {"hue", "value", "gray"}
+        Canny input channel (default "hue", as the authors' code).
+    psi : float
+        Depth-edge penalty ψ of the propagation (paper: 100; authors' code: 20; 0 disables E-Net, the ablation).
+    batch : int
+        Edge patches per network call (memory: ~20 kB per patch plus activations).
+    bnet_weights, enet_weights : str or path, optional
+        Other weight files (written by ``python -m defocus.train.benet``); no sha256 is required for them.
+    """
+
+    task = "dme"
+    summary = "Deep edge-based defocus map: B-Net blur levels on E-Net pattern edges, depth-edge-aware propagation"
+    paper = ("A. Karaali, N. Harte, C. R. Jung, 'Deep Multi-Scale Feature Learning for Defocus Blur Estimation', "
+             "IEEE TIP 31:1097-1106, 2022")
+
+    def __init__(self, device: str = "cpu", edges=None, edge_channel: str = "hue", psi: float = 100.0,
+                 batch: int = 4096, bnet_weights=None, enet_weights=None, sigma_r: float = 3.75,
+                 iterations: int = 5, **kw) -> None:
+        super().__init__(device=device, **kw)
+        self.edges = edges
+        self.edge_channel = edge_channel
+        self.psi = float(psi)
+        if self.psi < 0:
+            raise DefocusError(f"psi must be >= 0, not {psi}")
+        self.batch = int(batch)
+        self.sigma_r = float(sigma_r)
+        self.iterations = int(iterations)
+        bpath, bsha = (Path(bnet_weights), None) if bnet_weights else _default_file(BNET_FILE)
+        self.bnet = load_bnet(bpath, bsha)
+        self.enet = None
+        if self.psi > 0:
+            epath, esha = (Path(enet_weights), None) if enet_weights else _default_file(ENET_FILE)
+            self.enet = load_enet(epath, self.bnet, esha)
+        self.bnet.to(device)
+        if self.enet is not None:
+            self.enet.to(device)
+
+    def edge_map(self, image: np.ndarray) -> np.ndarray:
+        """The edges the method uses: the user's map or Canny (bool (H, W))."""
+        if self.edges is not None:
+            return _edge_option(self.edges, image.shape[:2])
+        return detect_edges(image, self.edge_channel)
+
+    def sparse(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sparse disk-radius map on pattern edges and the pattern/depth edge masks, all (H, W).
+
+        Returns radius float32 (0 off pattern edges), pattern bool, depth bool.
+        """
+        img = np.asarray(image, dtype=np.float32)
+        edges = self.edge_map(img)
+        ys, xs, radius, depth = classify_edges(img, edges, self.bnet, self.enet, self.batch, self.device)
+        h, w = edges.shape
+        sparse = np.zeros((h, w), np.float32)
+        pattern = np.zeros((h, w), bool)
+        dmask = np.zeros((h, w), bool)
+        sparse[ys[~depth], xs[~depth]] = radius[~depth]
+        pattern[ys[~depth], xs[~depth]] = True
+        dmask[ys[depth], xs[depth]] = True
+        return sparse, pattern, dmask
+
+    def predict_radius(self, image: np.ndarray) -> np.ndarray:
+        """Dense disk-radius map (px), float32 (H, W)."""
+        img = np.asarray(image, dtype=np.float32)
+        sparse, pattern, depth = self.sparse(img)
+        if not pattern.any():  # no usable edge: no blur evidence anywhere
+            return np.zeros(img.shape[:2], np.float32)
+        dense = propagate(img, sparse, pattern, depth, self.psi, self.sigma_r, self.iterations)
+        return np.clip(dense, 0.0, None).astype(np.float32)
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        """Dense defocus map, Gaussian σ in px (float32 (H, W)), from the disk radii through the RTF table."""
+        return radius_to_sigma(self.predict_radius(image)).astype(np.float32)

@@ -1,0 +1,127 @@
+"""B-Net and E-Net of Karaali, Harte & Jung (TIP 2022): edge-patch classifiers for blur level and edge type.
+
+Both networks look at RGB patches centred on one edge pixel (values in [0, 1]):
+
+* **f1** (shared): three streams over the 41×41, 27×27 and 15×15 patches, 3×3 VALID convolutions without bias and
+  ReLU, 64 channels, each reaching 7×7 (41: conv → max-pool 3/3 → 3 conv; 27: 3 conv → max-pool 3/3 → 1×1 conv;
+  15: 4 conv), concatenated to 192 channels at 7×7 ("fused where they reach the same size").
+* **B-Net** = f1 → b-net (three 3×3 convs 7 → 5 → 3 → 1, then a 1×1 conv to the 64-d feature) → FC 300 → 150 → 23
+  logits, one per blur level (disk radius 0.5, 0.75, …, 6.0 px).
+* **E-Net** = f1 (B-Net's, frozen) + its own 41×41 stream f2 (same layout as the 41 stream), concatenated to 256
+  channels at 7×7 → e-net (same layout as b-net) → FC 300 → 150 → 2 logits (0 = pattern edge, 1 = depth edge).
+
+Layer layout from the paper (Fig. 3, Sec. III) and the facts of the authors' inference code (ANCHORS §2.5);
+about 62 M multiply-adds per patch for B-Net (the paper: 123 MFLOPs).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+#: Side lengths of the three patches (px); all centred on the same edge pixel.
+PATCH_SIZES = (41, 27, 15)
+#: Blur levels of B-Net's classes: disk (pillbox) radius in px, 0.5 … 6.0 in steps of 0.25 (23 classes).
+RADII = np.arange(0.5, 6.0 + 1e-9, 0.25, dtype=np.float32)
+N_LEVELS = len(RADII)
+#: E-Net classes.
+PATTERN, DEPTH = 0, 1
+WIDTH = 64
+
+
+def _conv(cin: int, cout: int = WIDTH, k: int = 3) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, k, bias=False), nn.ReLU(inplace=True)]
+
+
+def stream41(cin: int = 3) -> nn.Sequential:
+    """41×41 → conv (39) → max-pool 3/3 (13) → 3 convs (7); 64 channels."""
+    return nn.Sequential(*_conv(cin), nn.MaxPool2d(3, 3), *_conv(WIDTH), *_conv(WIDTH), *_conv(WIDTH))
+
+
+def stream27(cin: int = 3) -> nn.Sequential:
+    """27×27 → 3 convs (21) → max-pool 3/3 (7) → 1×1 conv; 64 channels."""
+    return nn.Sequential(*_conv(cin), *_conv(WIDTH), *_conv(WIDTH), nn.MaxPool2d(3, 3), *_conv(WIDTH, k=1))
+
+
+def stream15(cin: int = 3) -> nn.Sequential:
+    """15×15 → 4 convs (7); 64 channels."""
+    return nn.Sequential(*_conv(cin), *_conv(WIDTH), *_conv(WIDTH), *_conv(WIDTH))
+
+
+def head(cin: int, n_out: int) -> nn.Sequential:
+    """7×7 fused features → three 3×3 convs (1×1) → 1×1 conv to 64-d → FC 300 → FC 150 → ``n_out`` logits."""
+    return nn.Sequential(
+        *_conv(cin), *_conv(WIDTH), *_conv(WIDTH), *_conv(WIDTH, k=1), nn.Flatten(),
+        nn.Linear(WIDTH, 300), nn.ReLU(inplace=True), nn.Linear(300, 150), nn.ReLU(inplace=True),
+        nn.Linear(150, n_out),
+    )
+
+
+def crops(p41: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The 41×41, centred 27×27 and centred 15×15 patches of an (N, 3, 41, 41) batch."""
+    return p41, p41[:, :, 7:34, 7:34], p41[:, :, 13:28, 13:28]
+
+
+class F1(nn.Module):
+    """Shared multi-scale feature streams; input (N, 3, 41, 41) in [0, 1] → (N, 192, 7, 7)."""
+
+    def __init__(self, scales: tuple[int, ...] = PATCH_SIZES) -> None:
+        super().__init__()
+        builders = {41: stream41, 27: stream27, 15: stream15}
+        self.scales = tuple(int(s) for s in scales)
+        self.streams = nn.ModuleList(builders[s]() for s in self.scales)
+
+    @property
+    def channels(self) -> int:
+        return WIDTH * len(self.scales)
+
+    def forward(self, p41: torch.Tensor) -> torch.Tensor:
+        x = p41 - 0.5  # centre the [0, 1] input; no normalisation layers in this architecture
+        views = dict(zip(PATCH_SIZES, crops(x)))
+        return torch.cat([stream(views[s]) for s, stream in zip(self.scales, self.streams)], dim=1)
+
+
+class BNet(nn.Module):
+    """Blur-level classifier: (N, 3, 41, 41) RGB patches in [0, 1] → (N, 23) logits over :data:`RADII`.
+
+    Parameters
+    ----------
+    scales : tuple of int
+        Patch streams to use, a subset of (41, 27, 15); the single-scale ablation uses ``(41,)``.
+    """
+
+    def __init__(self, scales: tuple[int, ...] = PATCH_SIZES) -> None:
+        super().__init__()
+        self.f1 = F1(scales)
+        self.b = head(self.f1.channels, N_LEVELS)
+        self.arch = {"name": "benet", "scales": list(self.f1.scales)}
+
+    def forward(self, p41: torch.Tensor) -> torch.Tensor:
+        return self.b(self.f1(p41))
+
+
+class ENet(nn.Module):
+    """Edge-type classifier: (N, 3, 41, 41) RGB patches in [0, 1] → (N, 2) logits (pattern, depth).
+
+    ``f1`` is B-Net's (pass it to share the module; its weights are frozen during E-Net training), ``f2`` its own
+    41×41 stream.
+    """
+
+    def __init__(self, f1: F1 | None = None, scales: tuple[int, ...] = PATCH_SIZES) -> None:
+        super().__init__()
+        self.f1 = f1 if f1 is not None else F1(scales)
+        self.f2 = stream41()
+        self.e = head(self.f1.channels + WIDTH, 2)
+        self.arch = {"name": "enet", "scales": list(self.f1.scales)}
+
+    def forward(self, p41: torch.Tensor, f1_features: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits; ``f1_features`` = ``self.f1(p41)`` when already computed (B-Net shares f1, so inference runs it
+        once for both networks)."""
+        x = p41 - 0.5
+        f1 = self.f1(p41) if f1_features is None else f1_features
+        return self.e(torch.cat([f1, self.f2(x)], dim=1))
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """The parameters E-Net learns (f2 and the head); f1 stays as B-Net trained it."""
+        return [p for n, p in self.named_parameters() if not n.startswith("f1.")]
