@@ -20,20 +20,21 @@ from .errors import UnknownMethodError
 
 # name -> "module:Class". Add one line per method.
 METHODS: dict[str, str] = {
+    "light-dffnet": "defocus.methods.light_dffnet:LightDFFNetDetector",
     "gradient-energy": "defocus.methods.gradient_energy:GradientEnergy",
-    "zhuo-sim": "defocus.methods.zhuo_sim:ZhuoSim",
-    "karaali-jung-2018": "defocus.methods.karaali_jung_2018:KaraaliJung2018",
-    "hifst": "defocus.methods.hifst:HiFST",
     "lbp": "defocus.methods.lbp:LBP",
     "svd": "defocus.methods.svd:SVD",
     "s3": "defocus.methods.s3:S3",
     "fish": "defocus.methods.fish:FISH",
+    "hifst": "defocus.methods.hifst:HiFST",
+    "zhuo-sim": "defocus.methods.zhuo_sim:ZhuoSim",
+    "karaali-jung-2018": "defocus.methods.karaali_jung_2018:KaraaliJung2018",
     "karaali-2022": "defocus.methods.karaali_2022:Karaali2022",
     "karaali-2022-dbd": "defocus.methods.karaali_2022_dbd:Karaali2022DBD",
 }
 
 #: The method ``defocus detect`` uses when no ``-m`` is given.
-DEFAULT_DETECTOR = "gradient-energy"
+DEFAULT_DETECTOR = "light-dffnet"
 #: The method ``defocus estimate`` uses when no ``-m`` is given.
 DEFAULT_ESTIMATOR: str | None = "karaali-jung-2018"
 

@@ -1,0 +1,125 @@
+"""The bundled learned blur detector: a light DFFNet-style network on MobileNetV2, trained on synthetic defocus.
+
+The network (:class:`defocus.nets.dffnet.LightDFFNet`) runs on the photo resized to a square working size (320 px,
+the size it was trained for, as DFFNet); its blur map is brought back to the photo's full resolution by bilinear
+upsampling followed by a guided filter (He et al. 2010) steered by the full-resolution grey image, which moves the
+map's edges onto the photo's edges instead of leaving soft or blocky borders. The filter runs in horizontal stripes,
+so a 24-megapixel photo needs only a few full-size float32 planes of memory.
+
+Weights: ``defocus/weights/dffnet_mobilenetv2_synth.safetensors`` (float16, sha256 checked on load); rebuild them
+with ``defocus train --config dffnet-mobilenetv2-cpu`` (docs/training.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..registry import Method
+from .gradient_energy import guided_filter
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+
+
+def guided_upsample(prob: np.ndarray, image: np.ndarray, radius: int, eps: float, stripe: int = 1024) -> np.ndarray:
+    """Upsample a low-resolution map to an image's size, then snap it to the image's edges with a guided filter.
+
+    Parameters
+    ----------
+    prob : ndarray (h, w) float32 in [0, 1]
+        Low-resolution map.
+    image : ndarray (H, W, 3) float32 RGB in [0, 1]
+        Full-resolution guide (its grey version is used).
+    radius : int
+        Guided-filter window radius in full-resolution px.
+    eps : float
+        Guided-filter regularisation (squared grey levels): edges weaker than ~sqrt(eps) are smoothed over.
+    stripe : int
+        Rows filtered at a time; each stripe is padded by 2·radius + 1 rows of context, so the result equals a
+        whole-image filter.
+
+    Returns
+    -------
+    ndarray (H, W) float32 in [0, 1]
+    """
+    h, w = image.shape[:2]
+    gray = cv2.cvtColor(np.ascontiguousarray(image, dtype=np.float32), cv2.COLOR_RGB2GRAY)
+    up = cv2.resize(prob.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    if radius <= 0:
+        return np.clip(up, 0.0, 1.0)
+    out = np.empty((h, w), np.float32)
+    margin = 2 * radius + 1  # the filter box-averages twice, so a pixel depends on rows within 2·radius
+    for y0 in range(0, h, stripe):
+        y1 = min(h, y0 + stripe)
+        a, b = max(0, y0 - margin), min(h, y1 + margin)
+        res = guided_filter(gray[a:b], up[a:b], radius, eps)
+        out[y0:y1] = res[y0 - a : y1 - a]
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+class LightDFFNetDetector(Method):
+    """Light DFFNet (MobileNetV2 backbone) blur detector trained on synthetic defocus.
+
+    Parameters
+    ----------
+    device : str
+        ``"cpu"`` or ``"cuda"``.
+    working_size : int
+        Side of the square the photo is resized to for the network (320 = training size).
+    weights : path, optional
+        A model file from ``defocus train`` (``OUT/model.safetensors``) instead of the bundled one.
+    sha256 : str, optional
+        Required sha256 of ``weights`` (the bundled file is always checked against :attr:`weights_sha256`).
+    refine : bool
+        Guided-filter upsampling (True) or plain bilinear (False).
+    radius_scale : float
+        Guided-filter radius in working-size px (multiplied by the upsampling factor).
+    eps : float
+        Guided-filter regularisation.
+    """
+
+    task = "dbd"
+    summary = "light DFFNet (MobileNetV2) trained on synthetic defocus; 320² working size, guided-filter upsampling"
+    paper = ("after Jin et al., 'Depth and DOF Cues Make A Better Defocus Blur Detector', ICME 2023 (DFFNet); "
+             "Sandler et al., MobileNetV2, CVPR 2018; He et al., guided filter, ECCV 2010")
+    weights_file = "dffnet_mobilenetv2_synth.safetensors"
+    weights_sha256 = "4ca5055f80a6e6ba942fd60a7b53bf82f21dc0616513011c2c43e53e50d52a4f"
+
+    def __init__(self, device: str = "cpu", working_size: int = 320, weights: str | None = None,
+                 sha256: str | None = None, refine: bool = True, radius_scale: float = 2.0, eps: float = 1e-2,
+                 **kw):
+        super().__init__(device=device, **kw)
+        import torch
+
+        from ..nets.dffnet import fuse_conv_bn
+        from ..nets.modelfile import load_model
+
+        path = Path(weights) if weights is not None else WEIGHTS_DIR / self.weights_file
+        digest = sha256 if weights is not None else self.weights_sha256
+        model, self.metadata = load_model(path, sha256=digest, device=device)
+        self.model = fuse_conv_bn(model).to(memory_format=torch.channels_last)
+        self.working_size = int(working_size)
+        self.refine = bool(refine)
+        self.radius_scale = float(radius_scale)
+        self.eps = float(eps)
+
+    def predict_working(self, image: np.ndarray) -> np.ndarray:
+        """Blur probability at the working size: float32 (working_size, working_size) in [0, 1]."""
+        import torch
+
+        s = self.working_size
+        small = cv2.resize(np.ascontiguousarray(image, dtype=np.float32), (s, s), interpolation=cv2.INTER_AREA)
+        x = torch.from_numpy(small.transpose(2, 0, 1)[None].copy()).to(self.device)
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            p = torch.sigmoid(self.model(x))[0, 0]
+        return p.float().cpu().numpy()
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        prob = self.predict_working(image)
+        h, w = image.shape[:2]
+        scale = max(h, w) / self.working_size
+        radius = int(round(self.radius_scale * scale)) if self.refine else 0
+        return guided_upsample(prob, image, radius, self.eps)
