@@ -179,3 +179,23 @@ def test_resume_survives_kill_9(tmp_path):
     assert (out / "model.safetensors").exists()
     state = json.loads((latest_checkpoint(out / "checkpoints") / "state.json").read_text())
     assert state["step"] == 30
+
+
+@pytest.mark.skipif(not (SHARED / "data" / "photos").is_dir(), reason="shared/ data (synthetic sources) not present")
+def test_two_process_ddp_run_on_cpu(tmp_path):
+    """torchrun with two CPU processes (Gloo): each trains on its slice of every step, rank 0 writes the files."""
+    cfg = {"base": "tiny", "steps": 6, "checkpoint_every": 3, "val_every": 0, "val_synth": 0, "batch_size": 1,
+           "synth": {"length": 8, "size": 64}}
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+           "defocus.train", "--config", str(tmp_path / "cfg.json"), "--out", str(out), "--device", "cpu",
+           "--no-progress"]
+    done = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [s for s, _ in _log_steps(out / "train_log.csv")] == list(range(1, 7))  # one writer, no duplicates
+    rows = list(csv.DictReader(open(out / "train_log.csv")))
+    assert float(rows[-1]["samples_per_s"]) > 0
+    assert (out / "model.safetensors").exists()
+    assert json.loads((latest_checkpoint(out / "checkpoints") / "state.json").read_text())["step"] == 6
