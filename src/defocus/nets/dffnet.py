@@ -145,15 +145,3 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
                 module._modules[b] = nn.Identity()
     return model
 
-
-#: name -> model class, for rebuilding a model from the ``arch`` metadata saved with its weights.
-MODELS = {"light_dffnet": LightDFFNet}
-
-
-def build_model(arch: dict, pretrained=False) -> nn.Module:
-    """Rebuild a model from its ``arch`` dict (``model.arch``), e.g. ``{"arch": "light_dffnet", "backbone": ...}``."""
-    arch = dict(arch)
-    name = arch.pop("arch")
-    if name not in MODELS:
-        raise ValueError(f"unknown model architecture {name!r}; available: {', '.join(MODELS)}")
-    return MODELS[name](pretrained=pretrained, **arch)

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import WeightsError
-from .dffnet import build_model
+from .models import build_model
 from .weights import verify_sha256
 
 

@@ -89,7 +89,7 @@ class TrainConfig:
     ----------
     name : str
     model : dict
-        Model ``arch`` (see :func:`defocus.nets.dffnet.build_model`), e.g. ``{"arch": "light_dffnet",
+        Model ``arch`` (see :func:`defocus.nets.models.build_model`), e.g. ``{"arch": "light_dffnet",
         "backbone": "mobilenetv2", "width": 32}``.
     pretrained : bool or str
         Backbone init: its default ImageNet/HED file, or a path.
@@ -222,6 +222,14 @@ RECIPES: dict[str, TrainConfig] = {
         synth=SynthData(length=20000, size=320, seed=0, pool=False),
         crop=320, batch_size=12, steps=20000, lr=5e-4, backbone_lr_mult=0.1, warmup_steps=500, workers=8,
         checkpoint_every=1000, val_every=2000, val_synth=200),
+    # DeFusionNet (seed 000) on the HED VGG16, synthetic data, for a GPU. The paper: SGD, momentum 0.9, weight decay
+    # 5e-4, batch 4, 320², 10k iterations, lr 1e-8 on Caffe's per-pixel *summed* loss (≈ 1e-3 on our per-pixel mean
+    # over 320² px), ×0.1 at 5k; poly decay here. Loss: the sum of the cross-entropies of all outputs (no edge term).
+    "defusionnet-hed-vgg16": TrainConfig(
+        name="defusionnet-hed-vgg16", model={"arch": "defusionnet", "backbone": "hed_vgg16", "width": 64, "steps": 3},
+        synth=SynthData(length=20000, size=320, seed=0, pool=False), crop=320, batch_size=4, steps=10000,
+        optimizer="sgd", lr=1e-3, backbone_lr_mult=1.0, momentum=0.9, weight_decay=5e-4, warmup_steps=200,
+        edge_weight=0.0, side_weight=1.0, workers=8, checkpoint_every=1000, val_every=2000, val_synth=200),
     # Real data, D-DFFNet stage-1 style (Adam 1e-4, 320 px, λ = 0.5): point it at CUHK and DUT training folders with
     # `defocus train --config dffnet-mobilenetv2-real --real cuhk:/data/CUHK --real dut:/data/DUT` (synthetic data
     # mixed in at a quarter of the real images' weight unless synth.length is set to 0).

@@ -179,7 +179,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
 
-    from ..nets.dffnet import build_model
+    from ..nets.models import build_model
 
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
