@@ -168,6 +168,27 @@ def test_vgg16_keys_and_user_file(tmp_path):
         net.load_pretrained()  # no default ImageNet VGG16 file exists offline
 
 
+@pytest.mark.parametrize("name,torchvision_params", [("resnet50", 25_557_032), ("resnet101", 44_549_160),
+                                                     ("resnext101_32x4d", 44_177_704)])
+def test_resnets_match_the_released_architectures(name, torchvision_params, tmp_path):
+    """Parameter counts of torchvision's / timm's models (minus the 2048→1000 classifier) and their key layout."""
+    net = create_backbone(name, out_indices=(0, 1, 2, 3, 4))
+    assert sum(p.numel() for p in net.parameters()) + 2048 * 1000 + 1000 == torchvision_params
+    keys = set(net.state_dict())
+    assert {"conv1.weight", "bn1.running_var", "layer1.0.downsample.0.weight", "layer4.2.bn3.weight"} <= keys
+    sd = _randomised(net.state_dict())
+    sd.update({"fc.weight": torch.zeros(1000, 2048), "fc.bias": torch.zeros(1000)})  # a whole classifier file
+    torch.save(sd, tmp_path / f"{name}-user.pth")
+    shallow = create_backbone(name, pretrained=tmp_path / f"{name}-user.pth", out_indices=(1, 2))  # no layer3/4
+    assert torch.equal(shallow.state_dict()["layer2.0.conv2.weight"], sd["layer2.0.conv2.weight"])
+    del sd["layer1.0.conv1.weight"]
+    torch.save(sd, tmp_path / "broken.pth")
+    with pytest.raises(WeightsError, match="missing"):
+        create_backbone(name, pretrained=tmp_path / "broken.pth")
+    with pytest.raises(WeightsError):
+        net.load_pretrained()  # no default file offline: the user passes theirs
+
+
 def test_shared_backbone_weights_load():
     if not SHARED_WEIGHTS.is_dir():
         pytest.skip("shared/weights not present")

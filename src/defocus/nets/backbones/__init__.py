@@ -16,6 +16,7 @@ import os
 from .base import Backbone, FeatureInfo
 from .efficientnet_lite import EfficientNetLite0
 from .mobilenetv2 import MobileNetV2
+from .resnet import ResNet50, ResNet101, ResNeXt101_32x4d
 from .vgg16 import HEDVGG16, VGG16
 
 #: name -> class. Each class documents its taps, input normalisation and default weight file.
@@ -24,6 +25,9 @@ BACKBONES: dict[str, type[Backbone]] = {
     "efficientnet_lite0": EfficientNetLite0,
     "hed_vgg16": HEDVGG16,
     "vgg16": VGG16,
+    "resnet50": ResNet50,
+    "resnet101": ResNet101,
+    "resnext101_32x4d": ResNeXt101_32x4d,
 }
 
 
@@ -54,5 +58,5 @@ def create_backbone(name: str, pretrained: bool | str | os.PathLike = False, out
     return net
 
 
-__all__ = ["BACKBONES", "Backbone", "EfficientNetLite0", "FeatureInfo", "HEDVGG16", "MobileNetV2", "VGG16",
-           "create_backbone"]
+__all__ = ["BACKBONES", "Backbone", "EfficientNetLite0", "FeatureInfo", "HEDVGG16", "MobileNetV2", "ResNet50",
+           "ResNet101", "ResNeXt101_32x4d", "VGG16", "create_backbone"]
