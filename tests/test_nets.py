@@ -168,20 +168,28 @@ def test_vgg16_keys_and_user_file(tmp_path):
         net.load_pretrained()  # no default ImageNet VGG16 file exists offline
 
 
-@pytest.mark.parametrize("name,torchvision_params", [("resnet50", 25_557_032), ("resnet101", 44_549_160),
-                                                     ("resnext101_32x4d", 44_177_704)])
-def test_resnets_match_the_released_architectures(name, torchvision_params, tmp_path):
-    """Parameter counts of torchvision's / timm's models (minus the 2048→1000 classifier) and their key layout."""
+@pytest.mark.parametrize("name,released_params,some_keys", [
+    ("resnet50", 25_557_032, {"conv1.weight", "bn1.running_var", "layer1.0.downsample.0.weight"}),
+    ("resnet101", 44_549_160, {"conv1.weight", "layer3.22.bn3.weight", "layer4.2.bn3.weight"}),
+    ("resnext101_32x4d", 44_177_704, {"conv1.weight", "layer1.0.downsample.0.weight", "layer4.2.conv2.weight"}),
+    ("resnest101", 48_275_016, {"conv1.0.weight", "conv1.6.weight", "bn1.weight", "layer1.0.conv2.fc1.bias",
+                                "layer2.0.downsample.1.weight", "layer4.2.conv2.bn0.running_mean"}),
+])
+def test_resnets_match_the_released_architectures(name, released_params, some_keys, tmp_path):
+    """Parameter counts of the released models (minus the 2048→1000 classifier) and their key layout."""
     net = create_backbone(name, out_indices=(0, 1, 2, 3, 4))
-    assert sum(p.numel() for p in net.parameters()) + 2048 * 1000 + 1000 == torchvision_params
+    assert sum(p.numel() for p in net.parameters()) + 2048 * 1000 + 1000 == released_params
     keys = set(net.state_dict())
-    assert {"conv1.weight", "bn1.running_var", "layer1.0.downsample.0.weight", "layer4.2.bn3.weight"} <= keys
+    assert some_keys <= keys
+    with torch.no_grad():
+        feats = net.eval()(torch.rand(1, 3, 64, 64))
+    assert [tuple(f.shape[1:]) for f in feats] == [(c, 64 // r, 64 // r) for c, r in zip(net.channels, net.reductions)]
     sd = _randomised(net.state_dict())
     sd.update({"fc.weight": torch.zeros(1000, 2048), "fc.bias": torch.zeros(1000)})  # a whole classifier file
     torch.save(sd, tmp_path / f"{name}-user.pth")
     shallow = create_backbone(name, pretrained=tmp_path / f"{name}-user.pth", out_indices=(1, 2))  # no layer3/4
-    assert torch.equal(shallow.state_dict()["layer2.0.conv2.weight"], sd["layer2.0.conv2.weight"])
-    del sd["layer1.0.conv1.weight"]
+    assert torch.equal(shallow.state_dict()["layer2.0.conv3.weight"], sd["layer2.0.conv3.weight"])
+    del sd["layer1.0.conv1.weight"]  # present in every variant
     torch.save(sd, tmp_path / "broken.pth")
     with pytest.raises(WeightsError, match="missing"):
         create_backbone(name, pretrained=tmp_path / "broken.pth")
