@@ -14,6 +14,7 @@ from torch import nn
 MODELS: dict[str, str] = {
     "light_dffnet": "defocus.nets.dffnet:LightDFFNet",
     "defusionnet": "defocus.nets.defusionnet:DeFusionNet",
+    "r2mrf": "defocus.nets.r2mrf:R2MRF",
 }
 
 

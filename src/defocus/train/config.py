@@ -230,6 +230,14 @@ RECIPES: dict[str, TrainConfig] = {
         synth=SynthData(length=20000, size=320, seed=0, pool=False), crop=320, batch_size=4, steps=10000,
         optimizer="sgd", lr=1e-3, backbone_lr_mult=1.0, momentum=0.9, weight_decay=5e-4, warmup_steps=200,
         edge_weight=0.0, side_weight=1.0, workers=8, checkpoint_every=1000, val_every=2000, val_synth=200),
+    # R²MRF (seed 001) on MobileNetV2 (ImageNet), synthetic data, for a GPU. The paper (ResNeXt-101 32×4d, a file the
+    # user supplies): SGD, momentum 0.9, weight decay 5e-4, poly 0.9, batch 4, 6k iterations (its learning rate is
+    # not stated; 1e-3 here). Loss: the sum of the cross-entropies of all 5·T + 1 outputs.
+    "r2mrf-mobilenetv2": TrainConfig(
+        name="r2mrf-mobilenetv2", model={"arch": "r2mrf", "backbone": "mobilenetv2", "width": 64, "steps": 6},
+        synth=SynthData(length=20000, size=320, seed=0, pool=False), crop=320, batch_size=4, steps=6000,
+        optimizer="sgd", lr=1e-3, backbone_lr_mult=1.0, momentum=0.9, weight_decay=5e-4, warmup_steps=200,
+        edge_weight=0.0, side_weight=1.0, workers=8, checkpoint_every=1000, val_every=2000, val_synth=200),
     # Real data, D-DFFNet stage-1 style (Adam 1e-4, 320 px, λ = 0.5): point it at CUHK and DUT training folders with
     # `defocus train --config dffnet-mobilenetv2-real --real cuhk:/data/CUHK --real dut:/data/DUT` (synthetic data
     # mixed in at a quarter of the real images' weight unless synth.length is set to 0).
