@@ -38,3 +38,28 @@ def shared_dir():
     if not SHARED.is_dir():
         pytest.skip("shared/ data folder not present beside the repo")
     return SHARED
+
+
+def fit_summed_cross_entropy(net, steps: int, lr: float = 1e-3) -> tuple[list[float], dict]:
+    """Train a deeply supervised network for ``steps`` Adam steps on a 32×32 texture whose right half is blurred,
+    with the papers' loss (the sum of the cross-entropies of every output, all weights 1); returns the losses and
+    the last step's per-output parts."""
+    import torch
+    import torch.nn.functional as F
+
+    from defocus.train.losses import deep_supervision_loss
+
+    x = torch.rand(2, 3, 32, 32)
+    x[..., 16:] = F.avg_pool2d(x, 5, 1, 2)[..., 16:]
+    target = torch.zeros(2, 1, 32, 32)
+    target[..., 16:] = 1
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    losses, parts = [], {}
+    for _ in range(steps):
+        fused, sides = net(x, return_sides=True)
+        loss, parts = deep_supervision_loss(fused, sides, target, edge_weight=0.0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return losses, parts

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from defocus.nets.defusionnet import DeFusionNet, _bilinear_deconv
 from defocus.nets.models import build_model
-from defocus.train.losses import deep_supervision_loss
+
+from conftest import fit_summed_cross_entropy
 
 torch.set_num_threads(2)
 
@@ -44,19 +45,6 @@ def test_build_from_arch_and_reject_other_backbones():
 
 def test_training_steps_reduce_the_summed_cross_entropy():
     torch.manual_seed(0)
-    net = DeFusionNet(backbone="vgg16", width=8, steps=1)
-    x = torch.rand(2, 3, 32, 32)
-    x[..., 16:] = F.avg_pool2d(x, 5, 1, 2)[..., 16:]  # right half blurred
-    target = torch.zeros(2, 1, 32, 32)
-    target[..., 16:] = 1
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(40):
-        fused, sides = net(x, return_sides=True)
-        loss, parts = deep_supervision_loss(fused, sides, target, edge_weight=0.0)  # Eq. 6, all weights 1
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses, parts = fit_summed_cross_entropy(DeFusionNet(backbone="vgg16", width=8, steps=1), steps=40)  # Eq. 6
     assert len(parts) == 1 + 6
     assert min(losses[-5:]) < 0.6 * losses[0]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from defocus.nets.models import build_model
 from defocus.nets.r2mrf import R2MRF
-from defocus.train.losses import deep_supervision_loss
+
+from conftest import fit_summed_cross_entropy
 
 torch.set_num_threads(2)
 
@@ -40,19 +40,7 @@ def test_steps_refine_by_adding_residuals():
 def test_build_from_arch_and_train_a_few_steps():
     torch.manual_seed(0)
     net = build_model({"arch": "r2mrf", "backbone": "mobilenetv2", "width": 8, "steps": 2})
-    x = torch.rand(2, 3, 32, 32)
-    x[..., 16:] = F.avg_pool2d(x, 5, 1, 2)[..., 16:]
-    target = torch.zeros(2, 1, 32, 32)
-    target[..., 16:] = 1
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(30):
-        fused, sides = net(x, return_sides=True)
-        loss, parts = deep_supervision_loss(fused, sides, target, edge_weight=0.0)  # Eq. 7, all weights 1
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses, parts = fit_summed_cross_entropy(net, steps=30)  # Eq. 7, all weights 1
     assert len(parts) == 1 + 10
     assert min(losses[-5:]) < 0.6 * losses[0]
     with pytest.raises(ValueError):
