@@ -32,6 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..io import atomic_write
 from ..nets.benet import RADII
 from ..synth.psf import blur
 from ..synth.sources import find_sources, load_gray, load_rgb
@@ -272,10 +273,8 @@ def build(kind: str, split: str, n: int, folder: Path, seed: int, shared=None, l
         if len(xs) % 50 == 0:
             log(f"{kind}/{split}: {total}/{n} patches, {time.time() - t0:.0f} s")
     x, y = np.concatenate(xs)[:n], np.concatenate(ys)[:n]
-    # Write under temporary names and rename, so an interrupted run never leaves a half cache behind.
+    # Atomic writes, so an interrupted run never leaves a half cache behind.
     for arr, final in ((x, fx), (y, fy)):
-        tmp = final.with_name(final.stem + f".tmp{os.getpid()}.npy")
-        np.save(tmp, arr)
-        os.replace(tmp, final)
+        atomic_write(final, lambda f, a=arr: np.save(f, a), force=True)
     log(f"{kind}/{split}: {len(y)} patches in {time.time() - t0:.0f} s -> {stem}_*.npy")
     return np.load(fx, mmap_mode="r"), np.load(fy)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from ..io import atomic_write
 from .config import Augment, RealData, SynthData
 
 POOL_CHUNK = 100  # scenes per pool file
@@ -101,15 +102,6 @@ def _render_chunk(args) -> tuple[int, np.ndarray, np.ndarray]:
     return chunk, images, masks
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    with open(tmp, "wb") as f:
-        np.save(f, array)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def render_pool(folder: str | os.PathLike, synth: SynthData, workers: int = 1, progress: bool = True) -> Path:
     """Render ``synth.length`` training scenes into ``folder`` (chunks of :data:`POOL_CHUNK` as .npy files).
 
@@ -136,8 +128,9 @@ def render_pool(folder: str | os.PathLike, synth: SynthData, workers: int = 1, p
 
     def store(result):
         k, images, masks = result
-        _save_npy(folder / f"img_{k:04d}.npy", images)
-        _save_npy(folder / f"mask_{k:04d}.npy", masks)  # written last: its presence marks the chunk complete
+        atomic_write(folder / f"img_{k:04d}.npy", lambda f: np.save(f, images), force=True)
+        # written last: its presence marks the chunk complete
+        atomic_write(folder / f"mask_{k:04d}.npy", lambda f: np.save(f, masks), force=True)
         bar.update(len(masks))
 
     if workers <= 1:

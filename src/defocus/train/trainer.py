@@ -16,6 +16,7 @@ trains on its own slice of every step's samples (DistributedDataParallel) and ra
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -28,6 +29,7 @@ import numpy as np
 import torch
 
 from ..errors import DefocusError
+from ..io import atomic_write
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .losses import deep_supervision_loss
@@ -63,13 +65,11 @@ def _truncate_csv(path: Path, step: int) -> None:
         fields = list(rows[0].keys()) if rows else None
     if fields is None:
         return
-    keep = [r for r in rows if int(r["step"]) <= step]
-    tmp = path.with_name(f".{path.name}.part")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(keep)
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    w = csv.DictWriter(text, fieldnames=fields)
+    w.writeheader()
+    w.writerows(r for r in rows if int(r["step"]) <= step)
+    atomic_write(path, lambda f: f.write(text.getvalue().encode()), force=True)
 
 
 class _Dist:
