@@ -73,23 +73,6 @@ def detect_edges(image: np.ndarray, channel: str = "hue", sigma: float = float(n
 # --- weights --------------------------------------------------------------------------------------------------------
 
 
-def _read(path: str | os.PathLike, sha256: str | None) -> tuple[dict, dict]:
-    """Metadata and float32 state dict of a weight file, after checking its sha256 (if given)."""
-    from safetensors import safe_open
-
-    from ..nets.weights import verify_sha256
-
-    path = Path(path)
-    verify_sha256(path, sha256)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = dict(f.metadata() or {})
-            sd = {k: f.get_tensor(k).float() for k in f.keys()}
-    except Exception as exc:  # safetensors raises its own error types for damaged files
-        raise WeightsError(f"{path}: not a readable safetensors file ({str(exc).splitlines()[0]})") from None
-    return meta, sd
-
-
 def _arch_scales(meta: dict, path) -> tuple[int, ...]:
     import json
 
@@ -109,7 +92,9 @@ def load_bnet(path: str | os.PathLike, sha256: str | None = None):
     """
     from ..nets.benet import BNet
 
-    meta, sd = _read(path, sha256)
+    from ..nets.modelfile import read_model_file
+
+    meta, sd = read_model_file(path, sha256)
     model = BNet(_arch_scales(meta, path))
     try:
         model.load_state_dict(sd, strict=True)
@@ -122,7 +107,9 @@ def load_enet(path: str | os.PathLike, bnet, sha256: str | None = None):
     """E-Net from its weight file (f2 stream and head) sharing ``bnet``'s f1 streams (eval mode)."""
     from ..nets.benet import ENet
 
-    _, sd = _read(path, sha256)
+    from ..nets.modelfile import read_model_file
+
+    _, sd = read_model_file(path, sha256)
     model = ENet(bnet.f1)
     missing, unexpected = model.load_state_dict(sd, strict=False)
     missing = [k for k in missing if not k.startswith("f1.")]

@@ -6,7 +6,6 @@ without the caller knowing its configuration, and without any pickle.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
@@ -30,16 +29,21 @@ def _flush_denormals(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def model_bytes(model: nn.Module, *, fp16: bool = True, metadata: dict | None = None) -> bytes:
-    """The safetensors encoding of ``model`` (state dict, optionally as float16) with its ``arch`` in the metadata."""
+def state_dict_bytes(state_dict: dict[str, torch.Tensor], *, fp16: bool = True, metadata: dict | None = None) -> bytes:
+    """The safetensors encoding of a state dict (floating tensors as float16 if ``fp16``); metadata values that are
+    not strings are stored as JSON."""
     from safetensors.torch import save
 
-    sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    sd = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
     if fp16:
         sd = {k: v.half() if v.is_floating_point() else v for k, v in sd.items()}
-    meta = {"arch": json.dumps(getattr(model, "arch", {}))}
-    meta.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()})
-    return save(sd, metadata=meta)
+    return save(sd, metadata={k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()})
+
+
+def model_bytes(model: nn.Module, *, fp16: bool = True, metadata: dict | None = None) -> bytes:
+    """The safetensors encoding of ``model`` (state dict, optionally as float16) with its ``arch`` in the metadata."""
+    return state_dict_bytes(model.state_dict(), fp16=fp16,
+                            metadata={"arch": getattr(model, "arch", {}), **(metadata or {})})
 
 
 def save_model(model: nn.Module, path: str | os.PathLike, *, fp16: bool = True, metadata: dict | None = None,
@@ -84,10 +88,3 @@ def load_model(path: str | os.PathLike, sha256: str | None = None, device: str =
     except RuntimeError as exc:
         raise WeightsError(f"{path}: weights do not fit the architecture ({str(exc).splitlines()[0]})") from None
     return model.to(device).eval(), meta
-
-
-def state_dict_bytes(sd: dict[str, torch.Tensor]) -> bytes:
-    """``torch.save`` encoding of a plain state dict (tensors and containers only), for optimizer states."""
-    buf = io.BytesIO()
-    torch.save(sd, buf)
-    return buf.getvalue()

@@ -130,10 +130,9 @@ def save_weights(module_sd: dict, path: Path, metadata: dict, force: bool = True
     """Write a float16 safetensors file atomically; returns its sha256."""
     import hashlib
 
-    from safetensors.torch import save
+    from ..nets.modelfile import state_dict_bytes
 
-    sd = {k: v.detach().cpu().contiguous().half() for k, v in module_sd.items()}
-    data = save(sd, metadata={k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()})
+    data = state_dict_bytes(module_sd, fp16=True, metadata=metadata)
     atomic_write(path, lambda f: f.write(data), force=force)
     return hashlib.sha256(data).hexdigest()
 
