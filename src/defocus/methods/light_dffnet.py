@@ -107,15 +107,9 @@ class LightDFFNetDetector(Method):
 
     def predict_working(self, image: np.ndarray) -> np.ndarray:
         """Blur probability at the working size: float32 (working_size, working_size) in [0, 1]."""
-        import torch
+        from ..nets.models import working_size_probability
 
-        s = self.working_size
-        small = cv2.resize(np.ascontiguousarray(image, dtype=np.float32), (s, s), interpolation=cv2.INTER_AREA)
-        x = torch.from_numpy(small.transpose(2, 0, 1)[None].copy()).to(self.device)
-        x = x.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            p = torch.sigmoid(self.model(x))[0, 0]
-        return p.float().cpu().numpy()
+        return working_size_probability(self.model, image, self.working_size, self.device, channels_last=True)
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         prob = self.predict_working(image)

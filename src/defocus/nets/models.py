@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import importlib
 
+import cv2
+import numpy as np
+import torch
 from torch import nn
 
 MODELS: dict[str, str] = {
@@ -26,3 +29,29 @@ def build_model(arch: dict, pretrained=False) -> nn.Module:
         raise ValueError(f"unknown model architecture {name!r}; available: {', '.join(MODELS)}")
     module, cls = MODELS[name].split(":")
     return getattr(importlib.import_module(module), cls)(pretrained=pretrained, **arch)
+
+
+def working_size_probability(model: nn.Module, image: np.ndarray, size: int, device: str = "cpu",
+                             channels_last: bool = False) -> np.ndarray:
+    """A network's blur probability for a photo resized (area filter) to ``size``×``size``.
+
+    Parameters
+    ----------
+    model : network from :func:`build_model` (in eval mode)
+    image : ndarray (H, W, 3) float32 RGB in [0, 1]
+    size : int
+        Working size in px (the size the network was trained at).
+    channels_last : bool
+        Feed the input in channels-last memory format (faster on a CPU for a model converted to it).
+
+    Returns
+    -------
+    ndarray (size, size) float32 in [0, 1], 1 = out of focus
+    """
+    img = np.ascontiguousarray(image, dtype=np.float32)
+    small = img if img.shape[:2] == (size, size) else cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+    x = torch.from_numpy(np.ascontiguousarray(small.transpose(2, 0, 1)))[None].to(device)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        return torch.sigmoid(model(x))[0, 0].float().cpu().numpy()
