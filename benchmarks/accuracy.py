@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,14 @@ class FolderSample:
         return None if r is None else radius_to_sigma(r)
 
 
+@lru_cache(maxsize=2)
+def _render_test_scene(index: int, size: int, seed: int):
+    # A scorer reads a sample's image and then its ground truth: render the scene once for both.
+    from defocus.synth import SynthDataset
+
+    return SynthDataset(index + 1, size=size, seed=seed, split="test").sample(index)
+
+
 @dataclass(frozen=True)
 class RenderedSample:
     """A synthetic test scene (rendered on demand from its index, so the set costs no disk and no memory)."""
@@ -72,9 +81,7 @@ class RenderedSample:
     seed: int
 
     def _render(self):
-        from defocus.synth import SynthDataset
-
-        return SynthDataset(self.index + 1, size=self.size, seed=self.seed, split="test").sample(self.index)
+        return _render_test_scene(self.index, self.size, self.seed)
 
     def image(self) -> np.ndarray:
         return self._render().image
