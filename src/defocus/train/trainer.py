@@ -287,7 +287,8 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
                         f"{k} MAE {v['mae']:.3f} Fβ {v['fbeta']:.3f}" for k, v in val_results.items()), file=sys.stderr)
                 if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                     checkpoint(step, elapsed_before + time.perf_counter() - t0)
-            dist.barrier() if (step % cfg.checkpoint_every == 0) else None
+            if step % cfg.checkpoint_every == 0:
+                dist.barrier()
     finally:
         bar.close()
     seconds = elapsed_before + time.perf_counter() - t0
