@@ -21,12 +21,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import time
 import sys
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 import defocus
 from defocus.data import open_dataset
@@ -37,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import synth_test  # noqa: E402  (the one synthetic test set of the benchmarks)
+from speed import time_predict  # noqa: E402
 
 
 def rows_to_build(args) -> list[tuple[str, str, dict]]:
@@ -49,14 +48,6 @@ def rows_to_build(args) -> list[tuple[str, str, dict]]:
     if not args.skip_classic:
         rows += [("zhuo-sim", "zhuo-sim", {}), ("karaali-jung-2018", "karaali-jung-2018", {})]
     return rows
-
-
-def time_one(method, image: np.ndarray, repeat: int = 1) -> float:
-    method.predict(image)  # warm-up (numba compilation, allocator)
-    t = time.perf_counter()
-    for _ in range(repeat):
-        method.predict(image)
-    return (time.perf_counter() - t) / repeat
 
 
 def score(method, rtf, synth) -> dict:
@@ -106,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.timing_only:
             row.update(score(method, rtf, synth))
         if not args.no_timing:
-            row.update(s360=time_one(method, img360), s640=time_one(method, img640))
+            row.update(s360=time_predict(method, img360, 1), s640=time_predict(method, img640, 1))
         table.append(row)
         print(row, flush=True)
 

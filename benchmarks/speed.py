@@ -45,11 +45,10 @@ print(json.dumps({"base_mb": base / 1024, "peak_mb": peak / 1024, "seconds": sec
 """
 
 
-def time_method(name: str, image: np.ndarray, runs: int) -> float:
-    import defocus
-
-    method = defocus.load(name)
-    method.predict(image)  # warm-up: JIT compilation, weight loading, caches
+def time_predict(method, image: np.ndarray, runs: int) -> float:
+    """Median seconds of ``method.predict(image)`` over ``runs`` calls, after one warm-up call (JIT compilation,
+    weight loading, caches)."""
+    method.predict(image)
     times = []
     for _ in range(runs):
         t = time.perf_counter()
@@ -89,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [f"| method | task | s / 640×427 photo (median of {args.runs}) | {mp}: peak RSS (MB) | {mp}: baseline RSS (MB) | {mp}: s |",
             "|---|---|---|---|---|---|"]
     for name in names:
-        seconds = time_method(name, image, args.runs)
+        seconds = time_predict(defocus.load(name), image, args.runs)
         mem = peak_memory(name, args.photo, args.megapixels, args.timeout) if args.megapixels > 0 else {}
         if "error" in mem:
             cells = [f"failed: {mem['error']}", "", ""]
