@@ -327,7 +327,7 @@ def test_model_file_round_trip_and_checksum(tmp_path):
 
 
 def test_guided_upsample_in_stripes_equals_whole_image():
-    from defocus.methods.light_dffnet import guided_upsample
+    from defocus.methods.networks import guided_upsample
 
     rng = np.random.default_rng(0)
     image = rng.random((130, 90, 3)).astype(np.float32)
@@ -340,7 +340,8 @@ def test_guided_upsample_in_stripes_equals_whole_image():
 
 def test_bundled_detector_predicts_full_size_map(half_blurred_image):
     import defocus
-    from defocus.methods.light_dffnet import WEIGHTS_DIR, LightDFFNetDetector
+    from defocus.methods.networks import LightDFFNetDetector
+    from defocus.nets.modelfile import BUNDLED_DIR as WEIGHTS_DIR
 
     if not (WEIGHTS_DIR / LightDFFNetDetector.weights_file).exists():
         pytest.skip("bundled weights not built yet")
@@ -354,7 +355,8 @@ def test_bundled_detector_predicts_full_size_map(half_blurred_image):
 
 
 def test_bundled_detector_checks_sha256(monkeypatch):
-    from defocus.methods.light_dffnet import WEIGHTS_DIR, LightDFFNetDetector
+    from defocus.methods.networks import LightDFFNetDetector
+    from defocus.nets.modelfile import BUNDLED_DIR as WEIGHTS_DIR
 
     if not (WEIGHTS_DIR / LightDFFNetDetector.weights_file).exists():
         pytest.skip("bundled weights not built yet")

@@ -31,6 +31,11 @@ def conv_bn_relu(cin: int, cout: int, kernel=1, dilation: int = 1, groups: int =
                          nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
+def conv_bn(cin: int, cout: int, kernel=1, dilation: int = 1) -> nn.Sequential:
+    """Convolution + BatchNorm without activation ("BasicConv2d" of CPD / DFFNet), 'same' padding."""
+    return nn.Sequential(*list(conv_bn_relu(cin, cout, kernel, dilation))[:2])
+
+
 def sep_conv(cin: int, cout: int) -> nn.Sequential:
     """Depthwise 3×3 then pointwise 1×1, with BN and ReLU."""
     return nn.Sequential(nn.Conv2d(cin, cin, 3, padding=1, groups=cin, bias=False),
@@ -40,17 +45,21 @@ def sep_conv(cin: int, cout: int) -> nn.Sequential:
 class RFB(nn.Module):
     """Receptive-field block: parallel branches of growing receptive field, fused, plus a shortcut.
 
-    Input (B, cin, H, W) → output (B, cout, H, W).
+    Input (B, cin, H, W) → output (B, cout, H, W). ``branch`` channels per branch (default cout/2), ``fuse_kernel``
+    of the fusing convolution, ``branch_relu`` ReLU after each branch convolution (DFFNet's has none, a 3×3 fuse and
+    ``branch = cout``).
     """
 
-    def __init__(self, cin: int, cout: int, branch: int | None = None):
+    def __init__(self, cin: int, cout: int, branch: int | None = None, fuse_kernel: int = 1,
+                 branch_relu: bool = True):
         super().__init__()
         b = branch or max(8, cout // 2)
-        self.branches = nn.ModuleList([conv_bn_relu(cin, b, 1)])
+        unit = conv_bn_relu if branch_relu else conv_bn
+        self.branches = nn.ModuleList([unit(cin, b, 1)])
         for k in (3, 5, 7):
-            self.branches.append(nn.Sequential(conv_bn_relu(cin, b, 1), conv_bn_relu(b, b, (1, k)),
-                                               conv_bn_relu(b, b, (k, 1)), conv_bn_relu(b, b, 3, dilation=k)))
-        self.fuse = nn.Sequential(nn.Conv2d(4 * b, cout, 1, bias=False), nn.BatchNorm2d(cout))
+            self.branches.append(nn.Sequential(unit(cin, b, 1), unit(b, b, (1, k)), unit(b, b, (k, 1)),
+                                               unit(b, b, 3, dilation=k)))
+        self.fuse = conv_bn(4 * b, cout, fuse_kernel)
         self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

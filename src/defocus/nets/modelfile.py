@@ -17,6 +17,15 @@ from ..errors import WeightsError
 from .models import build_model
 from .weights import verify_sha256
 
+#: Model files shipped with the package (``bundled:<file name>``).
+BUNDLED_DIR = Path(__file__).resolve().parents[1] / "weights"
+
+
+def resolve_model_path(name: str | os.PathLike) -> Path:
+    """A model file's path; ``bundled:<file>`` names one in :data:`BUNDLED_DIR`."""
+    name = str(name)
+    return BUNDLED_DIR / name.split(":", 1)[1] if name.startswith("bundled:") else Path(name)
+
 
 def _flush_denormals(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     # Subnormal floats (a few exist in torchvision's MobileNetV2 BN statistics) make CPU kernels crawl.
@@ -88,3 +97,17 @@ def load_model(path: str | os.PathLike, sha256: str | None = None, device: str =
     except RuntimeError as exc:
         raise WeightsError(f"{path}: weights do not fit the architecture ({str(exc).splitlines()[0]})") from None
     return model.to(device).eval(), meta
+
+
+def init_from_model_file(model: nn.Module, path: str | os.PathLike, prefix: str = "",
+                         sha256: str | None = None) -> list[str]:
+    """Warm-start ``model`` from another model file: copy every tensor whose name starts with ``prefix`` and whose
+    name and shape match one of ``model``'s (e.g. ``prefix="backbone."`` takes a trained encoder). Returns the names
+    copied; raises :class:`WeightsError` if none match."""
+    _, sd = read_model_file(path, sha256)
+    own = model.state_dict()
+    taken = {k: v for k, v in sd.items() if k.startswith(prefix) and k in own and own[k].shape == v.shape}
+    if not taken:
+        raise WeightsError(f"{path}: no tensor named {prefix!r}… fits the model")
+    model.load_state_dict(taken, strict=False)
+    return sorted(taken)

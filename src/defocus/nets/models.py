@@ -18,6 +18,7 @@ MODELS: dict[str, str] = {
     "light_dffnet": "defocus.nets.dffnet:LightDFFNet",
     "defusionnet": "defocus.nets.defusionnet:DeFusionNet",
     "r2mrf": "defocus.nets.r2mrf:R2MRF",
+    "dffnet": "defocus.nets.ddffnet:DFFNet",
 }
 
 

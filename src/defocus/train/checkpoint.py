@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from ..nets.modelfile import model_bytes, read_model_file
+from ..nets.modelfile import model_bytes, read_model_file, state_dict_bytes
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -45,8 +45,10 @@ def _fsync_dir(path: Path) -> None:
 
 
 def save_checkpoint(folder: str | os.PathLike, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    state: dict, keep: int = 2) -> Path:
-    """Write checkpoint ``step`` (see module docstring); keeps the newest ``keep`` checkpoints. Returns its folder."""
+                    state: dict, keep: int = 2, extras: dict[str, torch.nn.Module] | None = None) -> Path:
+    """Write checkpoint ``step`` (see module docstring); keeps the newest ``keep`` checkpoints. Returns its folder.
+
+    ``extras``: other trained modules (e.g. distillation projectors), each saved as ``<name>.safetensors``."""
     import io
 
     root = Path(folder)
@@ -57,6 +59,8 @@ def save_checkpoint(folder: str | os.PathLike, step: int, model: torch.nn.Module
         shutil.rmtree(tmp)
     tmp.mkdir()
     _write(tmp / "model.safetensors", model_bytes(model, fp16=False))
+    for name, module in (extras or {}).items():
+        _write(tmp / f"{name}.safetensors", state_dict_bytes(module.state_dict(), fp16=False))
     buf = io.BytesIO()
     torch.save(optimizer.state_dict(), buf)
     _write(tmp / "optimizer.pt", buf.getvalue())
@@ -88,11 +92,16 @@ def latest_checkpoint(folder: str | os.PathLike) -> Path | None:
 
 
 def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer | None = None, device: str = "cpu") -> dict:
-    """Restore model (and optimizer) from a checkpoint folder; returns its ``state.json`` contents."""
+                    optimizer: torch.optim.Optimizer | None = None, device: str = "cpu",
+                    extras: dict[str, torch.nn.Module] | None = None) -> dict:
+    """Restore model (optimizer, ``extras``) from a checkpoint folder; returns its ``state.json`` contents."""
+    from safetensors.torch import load_file
+
     path = Path(path)
     _, sd = read_model_file(path / "model.safetensors")
     model.load_state_dict(sd, strict=True)
+    for name, module in (extras or {}).items():
+        module.load_state_dict(load_file(str(path / f"{name}.safetensors"), device=device), strict=True)
     if optimizer is not None:
         optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location=device, weights_only=True))
     return json.loads((path / "state.json").read_text())

@@ -82,6 +82,40 @@ class Augment:
 
 
 @dataclass
+class Distill:
+    """Depth distillation (D-DFFNet's stage 2, or R-DFFNet); see :mod:`defocus.train.distill`.
+
+    Attributes
+    ----------
+    mode : {"feature", "response"}
+        ``"feature"``: D-DFFNet (encoder taps through 1×1 projectors); ``"response"``: R-DFFNet (depth heads
+        regress the depth teacher's output; the model needs ``depth_heads: true``).
+    defocus_teacher, defocus_teacher_sha256 : str or None
+        The stage-1 model file (``defocus train`` output or ``bundled:<file>``) and its required digest.
+    depth_teacher, depth_teacher_sha256 : str or None
+        A MiDaS v2.1 weight file (``midas_v21-f6b98070.pt``) the user supplies, and its digest.
+    beta, hold :
+        Eq. 9: weight ``beta`` of the feature loss for the first ``hold`` fraction of the steps, then
+        ``beta·(progress − hold)``.
+    projector_lr, projector_weight_decay :
+        The projectors' fixed Adam learning rate and weight decay.
+    depth_weight :
+        λ of R-DFFNet's depth loss.
+    """
+
+    mode: str = "feature"
+    defocus_teacher: str | None = None
+    defocus_teacher_sha256: str | None = None
+    depth_teacher: str | None = None
+    depth_teacher_sha256: str | None = None
+    beta: float = 3.0
+    hold: float = 0.2
+    projector_lr: float = 0.1
+    projector_weight_decay: float = 5e-4
+    depth_weight: float = 1.0
+
+
+@dataclass
 class TrainConfig:
     """Everything a training run depends on; saved with every checkpoint.
 
@@ -93,6 +127,11 @@ class TrainConfig:
         "backbone": "mobilenetv2", "width": 32}``.
     pretrained : bool or str
         Backbone init: its default ImageNet/HED file, or a path.
+    init_from : str or None
+        Warm start (after ``pretrained``): a model file (``defocus train`` output, or ``bundled:<file name>`` for one
+        in ``defocus/weights``) whose tensors named ``init_prefix``… with matching shapes are copied into the model.
+    init_prefix : str
+        Which tensors ``init_from`` supplies (``"backbone."``: the encoder only; ``""``: everything that fits).
     synth, real, augment :
         Data (see :class:`SynthData`, :class:`RealData`, :class:`Augment`).
     crop : int
@@ -110,6 +149,8 @@ class TrainConfig:
         Gradient-norm clipping.
     edge_weight, side_weight :
         λ of the DOF-edge loss and α_k of the side outputs (D-DFFNet: 0.5 and 1).
+    distill : Distill or None
+        Depth distillation (D-DFFNet stage 2 / R-DFFNet; the model must accept ``return_features``).
     amp : bool
         Mixed precision (float16 autocast + loss scaling) on CUDA; ignored on a CPU.
     seed : int
@@ -131,6 +172,8 @@ class TrainConfig:
     name: str = "custom"
     model: dict = field(default_factory=lambda: {"arch": "light_dffnet", "backbone": "mobilenetv2", "width": 32})
     pretrained: bool | str = True
+    init_from: str | None = None
+    init_prefix: str = "backbone."
     synth: SynthData = field(default_factory=SynthData)
     real: list[RealData] = field(default_factory=list)
     augment: Augment = field(default_factory=Augment)
@@ -147,6 +190,7 @@ class TrainConfig:
     clip_grad_norm: float | None = 5.0
     edge_weight: float = 0.5
     side_weight: float = 1.0
+    distill: Distill | None = None
     amp: bool = True
     seed: int = 42
     workers: int = 2
@@ -173,6 +217,8 @@ def _build(cls, data: dict, where: str):
             v = v if isinstance(v, SynthData) else _build(SynthData, v, where)
         elif k == "augment":
             v = v if isinstance(v, Augment) else _build(Augment, {**v, **({"scale": tuple(v["scale"])} if "scale" in v else {})}, where)
+        elif k == "distill":
+            v = v if v is None or isinstance(v, Distill) else _build(Distill, v, where)
         elif k == "real":
             v = [r if isinstance(r, RealData) else _build(RealData, r, where) for r in v]
         kw[k] = v
@@ -238,6 +284,66 @@ RECIPES: dict[str, TrainConfig] = {
         synth=SynthData(length=20000, size=320, seed=0, pool=False), crop=320, batch_size=4, steps=6000,
         optimizer="sgd", lr=1e-3, backbone_lr_mult=1.0, momentum=0.9, weight_decay=5e-4, warmup_steps=200,
         edge_weight=0.0, side_weight=1.0, workers=8, checkpoint_every=1000, val_every=2000, val_synth=200),
+    # R²MRF on a 2-core CPU (the bundled `r2mrf`): the paper's architecture (T = 6, width 64) on MobileNetV2 whose
+    # encoder is warm-started from the bundled light-dffnet (itself ImageNet-initialised), Adam, 192-px crops of the
+    # same 4000-scene pool, batch 4, ~40 min with one thread.
+    "r2mrf-mobilenetv2-cpu": TrainConfig(
+        name="r2mrf-mobilenetv2-cpu", model={"arch": "r2mrf", "backbone": "mobilenetv2", "width": 64, "steps": 6},
+        init_from="bundled:light_dffnet_mobilenetv2_synth.safetensors",
+        synth=SynthData(length=4000, size=320, seed=0, pool=True), crop=192, batch_size=4, steps=600,
+        lr=1e-3, backbone_lr_mult=0.1, warmup_steps=20, edge_weight=0.0, side_weight=1.0,
+        workers=1, threads=1, checkpoint_every=50, val_every=300, val_synth=24),
+    # DFFNet (seed 002; D-DFFNet's stage 1) on a 2-core CPU (the bundled `dffnet`): the paper's decoder on
+    # MobileNetV2 warm-started from the bundled light-dffnet's encoder, 224-px crops of the 4000-scene pool, batch 8,
+    # BCE + 0.5·DOF-edge Dice with deep supervision, ~40 min with one thread.
+    "ddffnet-stage1-mobilenetv2-cpu": TrainConfig(
+        name="ddffnet-stage1-mobilenetv2-cpu", model={"arch": "dffnet", "backbone": "mobilenetv2", "width": 32},
+        init_from="bundled:light_dffnet_mobilenetv2_synth.safetensors",
+        synth=SynthData(length=4000, size=320, seed=0, pool=True), crop=224, batch_size=8, steps=1000,
+        lr=1e-3, backbone_lr_mult=0.1, warmup_steps=20, workers=1, threads=1, checkpoint_every=50, val_every=500,
+        val_synth=24),
+    # DFFNet as published (stage 1, for a GPU): ResNeSt-101 (a file the user supplies), Adam 1e-4, poly 0.9, batch 6,
+    # 320 px, λ = 0.5, element-wise gradient clamp in the release (norm clipping here); 75 epochs of CUHK-TR-1
+    # (604 images) ≈ 7.5k steps — add `--real cuhk:/path/to/CUHK` to train on the paper's data.
+    "ddffnet-stage1-resnest101": TrainConfig(
+        name="ddffnet-stage1-resnest101", model={"arch": "dffnet", "backbone": "resnest101", "width": 32},
+        synth=SynthData(length=20000, size=320, seed=0, pool=False), crop=320, batch_size=6, steps=7500,
+        lr=1e-4, backbone_lr_mult=1.0, warmup_steps=0, workers=8, checkpoint_every=500, val_every=1500,
+        val_synth=200),
+    # D-DFFNet stage 2 on a 2-core CPU (the bundled `d-dffnet`): a fresh student (decoder random, encoder initialised
+    # like stage 1's) distils its encoder taps from the frozen bundled DFFNet (defocus teacher) through 1×1 projectors,
+    # β of Eq. 9. No depth teacher: no depth model can be had here (add "distill": {"depth_teacher": "midas_v21….pt"}).
+    "ddffnet-stage2-mobilenetv2-cpu": TrainConfig(
+        name="ddffnet-stage2-mobilenetv2-cpu", model={"arch": "dffnet", "backbone": "mobilenetv2", "width": 32},
+        init_from="bundled:light_dffnet_mobilenetv2_synth.safetensors",
+        distill=Distill(defocus_teacher="bundled:dffnet_mobilenetv2_synth.safetensors"),
+        synth=SynthData(length=4000, size=320, seed=0, pool=True), crop=224, batch_size=8, steps=1000,
+        lr=1e-3, backbone_lr_mult=0.1, warmup_steps=20, workers=1, threads=1, checkpoint_every=50, val_every=500,
+        val_synth=24),
+    # D-DFFNet as published (stage 2, for a GPU): teachers = your stage-1 run and MiDaS v2.1 (set both paths).
+    "ddffnet-stage2-resnest101": TrainConfig(
+        name="ddffnet-stage2-resnest101", model={"arch": "dffnet", "backbone": "resnest101", "width": 32},
+        distill=Distill(defocus_teacher="runs/ddffnet-stage1/model.safetensors",
+                        depth_teacher="midas_v21-f6b98070.pt"),
+        synth=SynthData(length=20000, size=320, seed=0, pool=False), crop=320, batch_size=6, steps=7500,
+        lr=1e-4, backbone_lr_mult=1.0, warmup_steps=0, workers=8, checkpoint_every=500, val_every=1500,
+        val_synth=200),
+    # R-DFFNet (response-based depth distillation, one stage, for a GPU): depth heads regress MiDaS v2.1's output.
+    "rdffnet-resnest101": TrainConfig(
+        name="rdffnet-resnest101",
+        model={"arch": "dffnet", "backbone": "resnest101", "width": 32, "depth_heads": True},
+        distill=Distill(mode="response", depth_teacher="midas_v21-f6b98070.pt"),
+        synth=SynthData(length=20000, size=320, seed=0, pool=False), crop=320, batch_size=6, steps=7500,
+        lr=1e-4, backbone_lr_mult=1.0, warmup_steps=0, workers=8, checkpoint_every=500, val_every=1500,
+        val_synth=200),
+    # DeFusionNet on a 2-core CPU (the bundled `defusionnet`): the paper's network (n = 6 taps, T = 3) on the HED
+    # VGG16, Adam instead of the paper's SGD (a few hundred steps only), 160-px crops, batch 2, ~40 min, one thread.
+    "defusionnet-hed-vgg16-cpu": TrainConfig(
+        name="defusionnet-hed-vgg16-cpu",
+        model={"arch": "defusionnet", "backbone": "hed_vgg16", "width": 64, "steps": 3},
+        synth=SynthData(length=4000, size=320, seed=0, pool=True), crop=160, batch_size=2, steps=450,
+        lr=1e-3, backbone_lr_mult=0.1, warmup_steps=20, edge_weight=0.0, side_weight=1.0,
+        workers=1, threads=1, checkpoint_every=25, val_every=0, val_synth=24),
     # Real data, D-DFFNet stage-1 style (Adam 1e-4, 320 px, λ = 0.5): point it at CUHK and DUT training folders with
     # `defocus train --config dffnet-mobilenetv2-real --real cuhk:/data/CUHK --real dut:/data/DUT` (synthetic data
     # mixed in at a quarter of the real images' weight unless synth.length is set to 0).

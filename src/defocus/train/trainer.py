@@ -34,7 +34,8 @@ from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .losses import deep_supervision_loss
 
-TRAIN_FIELDS = ["step", "loss", "fused", "side1", "side2", "side3", "side4", "lr", "seconds", "samples_per_s"]
+TRAIN_FIELDS = ["step", "loss", "fused", "side1", "side2", "side3", "side4", "distill_defocus", "distill_depth", "beta",
+                "depth", "lr", "seconds", "samples_per_s"]
 VAL_FIELDS = ["step", "set", "n", "mae", "fbeta", "iou", "metrics"]
 
 
@@ -112,8 +113,11 @@ def _param_groups(model: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
             {"params": rest, "lr": cfg.lr, "base_lr": cfg.lr}]
 
 
-def _optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+def _optimizer(model: torch.nn.Module, cfg: TrainConfig, distiller=None) -> torch.optim.Optimizer:
     groups = _param_groups(model, cfg)
+    extra = distiller.param_group() if distiller is not None else None
+    if extra is not None:
+        groups.append(extra)
     if cfg.optimizer == "adam":
         return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "sgd":
@@ -183,13 +187,26 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
 
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    model = build_model(cfg.model, pretrained=False if ckpt is not None else cfg.pretrained).to(dev)
-    optimizer = _optimizer(model, cfg)
+    model = build_model(cfg.model, pretrained=False if ckpt is not None else cfg.pretrained)
+    if cfg.init_from and ckpt is None:
+        from ..nets.modelfile import init_from_model_file, resolve_model_path
+
+        taken = init_from_model_file(model, resolve_model_path(cfg.init_from), cfg.init_prefix)
+        if dist.main:
+            print(f"defocus train: {len(taken)} tensors from {cfg.init_from}", file=sys.stderr)
+    model = model.to(dev)
+    distiller = None
+    if cfg.distill is not None:
+        from .distill import Distiller
+
+        distiller = Distiller(cfg.distill, model.backbone.channels[-4:], dev)
+    optimizer = _optimizer(model, cfg, distiller)
     use_amp = cfg.amp and dev.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     step, elapsed_before = 0, 0.0
     if ckpt is not None:
-        state = load_checkpoint(ckpt, model, optimizer, device=dev)
+        state = load_checkpoint(ckpt, model, optimizer, device=dev,
+                                extras={"projectors": distiller.projectors} if distiller else None)
         step = int(state["step"])
         elapsed_before = float(state.get("seconds", 0.0))
         if state.get("scaler") and use_amp:
@@ -233,7 +250,8 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
     def checkpoint(at: int, seconds: float) -> None:
         state = {"config": cfg.to_dict(), "seconds": seconds, "scaler": scaler.state_dict() if use_amp else None,
                  "torch": torch.__version__}
-        save_checkpoint(ckpt_root, at, core, optimizer, state)
+        save_checkpoint(ckpt_root, at, core, optimizer, state,
+                        extras={"projectors": distiller.projectors} if distiller else None)
 
     from tqdm import tqdm
 
@@ -250,13 +268,20 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
                 break
             factor = lr_at(step, cfg)
             for g in optimizer.param_groups:
-                g["lr"] = g["base_lr"] * factor
+                g["lr"] = g["base_lr"] * (1.0 if g.get("fixed_lr") else factor)
             image = batch["image"].to(dev, non_blocking=True)
             target = batch["mask"].to(dev, non_blocking=True)
             amp_ctx = torch.autocast("cuda", dtype=torch.float16) if use_amp else nullcontext()
             with amp_ctx:
-                fused, sides = model(image, return_sides=True)
+                if distiller is None:
+                    fused, sides = model(image, return_sides=True)
+                else:
+                    fused, sides, extras = model(image, return_sides=True, return_features=True)
             loss, parts = deep_supervision_loss(fused, sides, target, cfg.edge_weight, cfg.side_weight)
+            if distiller is not None:
+                extra_loss, extra_parts = distiller(extras, image, step / cfg.steps)
+                loss = loss + extra_loss
+                parts.update(extra_parts)
             loss_value = float(loss.detach())
             if not math.isfinite(loss_value):
                 raise DefocusError(f"training diverged at step {step} (loss {loss_value}); lower the learning rate")

@@ -16,7 +16,7 @@ import os
 from .base import Backbone, FeatureInfo
 from .efficientnet_lite import EfficientNetLite0
 from .mobilenetv2 import MobileNetV2
-from .resnet import ResNeSt101, ResNet50, ResNet101, ResNeXt101_32x4d
+from .resnet import ResNeSt101, ResNet50, ResNet101, ResNeXt101_32x4d, ResNeXt101_32x8d
 from .vgg16 import HEDVGG16, VGG16
 
 #: name -> class. Each class documents its taps, input normalisation and default weight file.
@@ -28,6 +28,7 @@ BACKBONES: dict[str, type[Backbone]] = {
     "resnet50": ResNet50,
     "resnet101": ResNet101,
     "resnext101_32x4d": ResNeXt101_32x4d,
+    "resnext101_32x8d": ResNeXt101_32x8d,
     "resnest101": ResNeSt101,
 }
 
@@ -60,4 +61,4 @@ def create_backbone(name: str, pretrained: bool | str | os.PathLike = False, out
 
 
 __all__ = ["BACKBONES", "Backbone", "EfficientNetLite0", "FeatureInfo", "HEDVGG16", "MobileNetV2", "ResNet50",
-           "ResNet101", "ResNeSt101", "ResNeXt101_32x4d", "VGG16", "create_backbone"]
+           "ResNet101", "ResNeSt101", "ResNeXt101_32x4d", "ResNeXt101_32x8d", "VGG16", "create_backbone"]

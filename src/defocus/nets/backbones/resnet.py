@@ -95,6 +95,12 @@ class ResNeXt101_32x4d(ResNet):  # noqa: N801 (the architecture's usual name)
     base_width = 4
 
 
+class ResNeXt101_32x8d(ResNet):  # noqa: N801 (the encoder of MiDaS v2.1, see defocus.nets.midas)
+    blocks = (3, 4, 23, 3)
+    groups = 32
+    base_width = 8
+
+
 class SplitAttention(nn.Module):
     """ResNeSt's split-attention 3×3 convolution (radix 2, cardinality 1), with its release's module names
     (``conv``, ``bn0``, ``fc1``, ``bn1``, ``fc2``)."""

@@ -1,13 +1,14 @@
-"""The bundled learned blur detector: a light DFFNet-style network on MobileNetV2, trained on synthetic defocus.
+"""The learned blur detectors: every bundled network behind the same ``predict``.
 
-The network (:class:`defocus.nets.dffnet.LightDFFNet`) runs on the photo resized to a square working size (320 px,
-the size it was trained for, as DFFNet); its blur map is brought back to the photo's full resolution by bilinear
-upsampling followed by a guided filter (He et al. 2010) steered by the full-resolution grey image, which moves the
-map's edges onto the photo's edges instead of leaving soft or blocky borders. The filter runs in horizontal stripes,
-so a 24-megapixel photo needs only a few full-size float32 planes of memory.
+A network runs on the photo resized to a square working size (320 px, the size they were trained for, as in the
+papers); its blur map is brought back to the photo's full resolution by bilinear upsampling followed by a guided
+filter (He et al. 2010) steered by the full-resolution grey image, which moves the map's edges onto the photo's edges
+instead of leaving soft or blocky borders. The filter runs in horizontal stripes, so a 24-megapixel photo needs only
+a few full-size float32 planes of memory.
 
-Weights: ``defocus/weights/dffnet_mobilenetv2_synth.safetensors`` (float16, sha256 checked on load); rebuild them
-with ``defocus train --config dffnet-mobilenetv2-cpu`` (docs/training.md).
+Each detector is a :class:`NetworkDetector` naming its bundled weight file (``defocus/weights/*.safetensors``,
+float16, sha256 checked on load) and the recipe that made it (docs/training.md). Adding a trained network is one
+subclass here and one registry line.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ import numpy as np
 
 from ..registry import Method
 from .gradient_energy import guided_filter
-
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 
 
 def guided_upsample(prob: np.ndarray, image: np.ndarray, radius: int, eps: float, stripe: int = 1024) -> np.ndarray:
@@ -59,8 +58,8 @@ def guided_upsample(prob: np.ndarray, image: np.ndarray, radius: int, eps: float
     return np.clip(out, 0.0, 1.0, out=out)
 
 
-class LightDFFNetDetector(Method):
-    """Light DFFNet (MobileNetV2 backbone) blur detector trained on synthetic defocus.
+class NetworkDetector(Method):
+    """A trained network (any :data:`defocus.nets.models.MODELS` architecture) as a blur detector.
 
     Parameters
     ----------
@@ -81,11 +80,10 @@ class LightDFFNetDetector(Method):
     """
 
     task = "dbd"
-    summary = "light DFFNet (MobileNetV2) trained on synthetic defocus; 320² working size, guided-filter upsampling"
-    paper = ("after Jin et al., 'Depth and DOF Cues Make A Better Defocus Blur Detector', ICME 2023 (DFFNet); "
-             "Sandler et al., MobileNetV2, CVPR 2018; He et al., guided filter, ECCV 2010")
-    weights_file = "dffnet_mobilenetv2_synth.safetensors"
-    weights_sha256 = "4ca5055f80a6e6ba942fd60a7b53bf82f21dc0616513011c2c43e53e50d52a4f"
+    weights_file = ""
+    weights_sha256 = ""
+    #: The training recipe of the bundled weights (``defocus train --config <recipe>``).
+    recipe = ""
 
     def __init__(self, device: str = "cpu", working_size: int = 320, weights: str | None = None,
                  sha256: str | None = None, refine: bool = True, radius_scale: float = 2.0, eps: float = 1e-2,
@@ -94,9 +92,9 @@ class LightDFFNetDetector(Method):
         import torch
 
         from ..nets.dffnet import fuse_conv_bn
-        from ..nets.modelfile import load_model
+        from ..nets.modelfile import BUNDLED_DIR, load_model
 
-        path = Path(weights) if weights is not None else WEIGHTS_DIR / self.weights_file
+        path = Path(weights) if weights is not None else BUNDLED_DIR / self.weights_file
         digest = sha256 if weights is not None else self.weights_sha256
         model, self.metadata = load_model(path, sha256=digest, device=device)
         self.model = fuse_conv_bn(model).to(memory_format=torch.channels_last)
@@ -117,3 +115,12 @@ class LightDFFNetDetector(Method):
         scale = max(h, w) / self.working_size
         radius = int(round(self.radius_scale * scale)) if self.refine else 0
         return guided_upsample(prob, image, radius, self.eps)
+
+
+class LightDFFNetDetector(NetworkDetector):
+    summary = "light DFFNet (MobileNetV2) trained on synthetic defocus; 320² working size, guided-filter upsampling"
+    paper = ("after Jin et al., 'Depth and DOF Cues Make A Better Defocus Blur Detector', ICME 2023 (DFFNet); "
+             "Sandler et al., MobileNetV2, CVPR 2018; He et al., guided filter, ECCV 2010")
+    weights_file = "light_dffnet_mobilenetv2_synth.safetensors"
+    weights_sha256 = "4ca5055f80a6e6ba942fd60a7b53bf82f21dc0616513011c2c43e53e50d52a4f"
+    recipe = "dffnet-mobilenetv2-cpu"
