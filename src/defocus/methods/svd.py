@@ -33,20 +33,23 @@ LANES = 4  # pixels solved together: one AVX2 register of float64 per matrix ent
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _tridiagonalize_lanes(a, d, e, v, p):  # pragma: no cover - compiled
+def _tridiagonalize_lanes(a, d, e, v, p, scratch):  # pragma: no cover - compiled
     """Householder reduction of LANES symmetric matrices at once to tridiagonal form.
 
     ``a`` (n, n, LANES) is destroyed; the lane axis is innermost so every update is one SIMD operation over the
     lanes, with no remainder loop. Output ``d`` (LANES, n) diagonal and ``e`` (LANES, n) off-diagonal, ``e[q, i]``
-    coupling ``d[q, i]`` and ``d[q, i + 1]`` and ``e[q, n − 1] = 0``. ``v``, ``p`` are (n, LANES) work arrays.
+    coupling ``d[q, i]`` and ``d[q, i + 1]`` and ``e[q, n − 1] = 0``. ``v``, ``p`` are (n, LANES) work arrays and
+    ``scratch`` (3, LANES) (passed in: allocating per column cost ~10 % of the whole kernel).
     """
     n = a.shape[0]
+    norm2, beta, kk = scratch[0], scratch[1], scratch[2]
     for k in range(n - 2):
-        norm2 = np.zeros(LANES)
+        for q in range(LANES):
+            norm2[q] = 0.0
+            kk[q] = 0.0
         for i in range(k + 1, n):
             for q in range(LANES):
                 norm2[q] += a[i, k, q] * a[i, k, q]
-        beta = np.empty(LANES)
         for q in range(LANES):
             x0 = a[k + 1, k, q]
             d[q, k] = a[k, k, q]
@@ -60,14 +63,16 @@ def _tridiagonalize_lanes(a, d, e, v, p):  # pragma: no cover - compiled
             for i in range(k + 1, n):
                 v[i, q] = a[i, k, q]
             v[k + 1, q] -= 0.0 if reduced else alpha
-        # Reflector H = I − β v vᵀ; A ← H A H = A − v wᵀ − w vᵀ with w = βAv − (β² vᵀAv / 2) v.
+        # Reflector H = I − β v vᵀ; A ← H A H = A − v wᵀ − w vᵀ with w = βAv − (β² vᵀAv / 2) v. Only the lower
+        # triangle of A is read and written (A stays symmetric), which halves the update.
         for i in range(k + 1, n):
             for q in range(LANES):
-                p[i, q] = 0.0
-            for j in range(k + 1, n):
+                p[i, q] = a[i, i, q] * v[i, q]
+        for i in range(k + 1, n):
+            for j in range(k + 1, i):
                 for q in range(LANES):
                     p[i, q] += a[i, j, q] * v[j, q]
-        kk = np.zeros(LANES)
+                    p[j, q] += a[i, j, q] * v[i, q]
         for i in range(k + 1, n):
             for q in range(LANES):
                 p[i, q] *= beta[q]
@@ -78,7 +83,7 @@ def _tridiagonalize_lanes(a, d, e, v, p):  # pragma: no cover - compiled
             for q in range(LANES):
                 p[i, q] -= kk[q] * v[i, q]
         for i in range(k + 1, n):
-            for j in range(k + 1, n):
+            for j in range(k + 1, i + 1):
                 for q in range(LANES):
                     a[i, j, q] -= v[i, q] * p[j, q] + p[i, q] * v[j, q]
     for q in range(LANES):
@@ -100,23 +105,23 @@ def _deflate(d, e, q, l, n):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _tridiagonal_eigenvalues_lanes(d, e):  # pragma: no cover - compiled
+def _tridiagonal_eigenvalues_lanes(d, e, iscratch, fscratch):  # pragma: no cover - compiled
     """Eigenvalues of LANES symmetric tridiagonals (d, e) by implicit QL with Wilkinson shifts, into ``d``.
 
     Each lane runs the textbook QL iteration (its own deflation, shifts and iteration count); the sweeps of the
     lanes are interleaved rotation by rotation so that their four independent sqrt/divide chains overlap in the
-    CPU instead of one chain waiting on its own latency.
+    CPU instead of one chain waiting on its own latency. ``iscratch`` (5, LANES) int64 and ``fscratch`` (4, LANES)
+    are work arrays.
     """
     n = d.shape[1]
-    l = np.zeros(LANES, np.int64)
-    iters = np.zeros(LANES, np.int64)
-    m = np.zeros(LANES, np.int64)
-    length = np.zeros(LANES, np.int64)
-    s = np.empty(LANES)
-    c = np.empty(LANES)
-    p = np.empty(LANES)
-    g = np.empty(LANES)
-    done = np.zeros(LANES, np.bool_)
+    l, iters, m, length, done = iscratch[0], iscratch[1], iscratch[2], iscratch[3], iscratch[4]
+    s, c, p, g = fscratch[0], fscratch[1], fscratch[2], fscratch[3]
+    for q in range(LANES):
+        l[q] = 0
+        iters[q] = 0
+        m[q] = 0
+        length[q] = 0
+        done[q] = 0
     while True:
         longest = 0
         for q in range(LANES):
@@ -141,7 +146,7 @@ def _tridiagonal_eigenvalues_lanes(d, e):  # pragma: no cover - compiled
             c[q] = 1.0
             p[q] = 0.0
             length[q] = mq - lq
-            done[q] = False
+            done[q] = 0
             longest = max(longest, length[q])
         if longest == 0:
             return
@@ -158,7 +163,7 @@ def _tridiagonal_eigenvalues_lanes(d, e):  # pragma: no cover - compiled
                     d[q, i + 1] -= p[q]
                     e[q, m[q]] = 0.0
                     length[q] = 0
-                    done[q] = True
+                    done[q] = 1
                     continue
                 inv = 1.0 / r
                 s[q] = f * inv
@@ -169,7 +174,7 @@ def _tridiagonal_eigenvalues_lanes(d, e):  # pragma: no cover - compiled
                 d[q, i + 1] = gq + p[q]
                 g[q] = c[q] * r - b
         for q in range(LANES):
-            if l[q] >= n or done[q]:
+            if l[q] >= n or done[q] != 0:
                 continue
             d[q, l[q]] -= p[q]
             e[q, l[q]] = g[q]
@@ -198,14 +203,14 @@ def _ratio_from_eigenvalues(lam, k):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _solve_lanes(work, d, e, v, p, out_row, x0, count, k):  # pragma: no cover - compiled
+def _solve_lanes(work, d, e, v, p, scratch, iscratch, out_row, x0, count, k):  # pragma: no cover - compiled
     """β for the ``count`` ≤ LANES Gram matrices in ``work`` (n, n, LANES), written to out_row[x0 : x0 + count]."""
     for q in range(count, LANES):  # idle lanes get a copy of lane 0 so that they stay finite
         for i in range(work.shape[0]):
             for j in range(work.shape[1]):
                 work[i, j, q] = work[i, j, 0]
-    _tridiagonalize_lanes(work, d, e, v, p)
-    _tridiagonal_eigenvalues_lanes(d, e)
+    _tridiagonalize_lanes(work, d, e, v, p, scratch)
+    _tridiagonal_eigenvalues_lanes(d, e, iscratch, scratch[3:])
     for q in range(count):
         out_row[x0 + q] = _ratio_from_eigenvalues(d[q], k)
 
@@ -222,6 +227,8 @@ def _svd_ratio_map(pad, h, w, b, k):  # pragma: no cover - compiled
         e = np.empty((LANES, b))
         v = np.empty((b, LANES))
         p = np.empty((b, LANES))
+        scratch = np.empty((7, LANES))  # rows 0–2: Householder, 3–6: QL
+        iscratch = np.empty((5, LANES), np.int64)
         row = np.empty(w)
         lane = 0
         for x in range(w):
@@ -247,7 +254,7 @@ def _svd_ratio_map(pad, h, w, b, k):  # pragma: no cover - compiled
                     work[i, j, lane] = gram[i, j]
             lane += 1
             if lane == LANES or x == w - 1:
-                _solve_lanes(work, d, e, v, p, row, x + 1 - lane, lane, k)
+                _solve_lanes(work, d, e, v, p, scratch, iscratch, row, x + 1 - lane, lane, k)
                 lane = 0
         for x in range(w):
             out[y, x] = row[x]
