@@ -21,6 +21,7 @@ from .errors import UnknownMethodError
 # name -> "module:Class". Add one line per method.
 METHODS: dict[str, str] = {
     "light-dffnet": "defocus.methods.networks:LightDFFNetDetector",
+    "dffnet": "defocus.methods.networks:DFFNetDetector",
     "gradient-energy": "defocus.methods.gradient_energy:GradientEnergy",
     "lbp": "defocus.methods.lbp:LBP",
     "svd": "defocus.methods.svd:SVD",

@@ -124,3 +124,39 @@ class LightDFFNetDetector(NetworkDetector):
     weights_file = "light_dffnet_mobilenetv2_synth.safetensors"
     weights_sha256 = "4ca5055f80a6e6ba942fd60a7b53bf82f21dc0616513011c2c43e53e50d52a4f"
     recipe = "dffnet-mobilenetv2-cpu"
+
+
+class DFFNetDetector(NetworkDetector):
+    summary = ("DFFNet as published (RFB, dense fusion, side attention) on MobileNetV2, trained on synthetic defocus; "
+               "D-DFFNet's stage-1 model")
+    paper = "Y. Jin, M. Qian, J. Xiong, N. Xue, G.-S. Xia, 'Depth and DOF Cues Make A Better Defocus Blur Detector', ICME 2023"
+    weights_file = "dffnet_mobilenetv2_synth.safetensors"
+    weights_sha256 = "8a3bb477825398c0e4efe913f5226a655c892fe70b754ea8774eab8f715ded0e"
+    recipe = "ddffnet-stage1-mobilenetv2-cpu"
+
+
+class DDFFNetDetector(NetworkDetector):
+    summary = ("D-DFFNet: DFFNet (MobileNetV2) distilled from the bundled DFFNet only; no depth teacher "
+               "(no depth model is available here), so not the paper's depth distillation")
+    paper = DFFNetDetector.paper
+    weights_file = "ddffnet_mobilenetv2_synth.safetensors"
+    weights_sha256 = ""
+    recipe = "ddffnet-stage2-mobilenetv2-cpu"
+
+
+class R2MRFDetector(NetworkDetector):
+    summary = "R²MRF (AMDF, recurrent residual refinement, T = 6) on MobileNetV2, trained on synthetic defocus"
+    paper = ("C. Tang, X. Liu, X. Zhu, E. Zhu, K. Sun, P. Wang, L. Wang, A. Zomaya, 'R²MRF: Defocus Blur Detection "
+             "via Recurrently Refining Multi-Scale Residual Features', AAAI 2020")
+    weights_file = "r2mrf_mobilenetv2_synth.safetensors"
+    weights_sha256 = ""
+    recipe = "r2mrf-mobilenetv2-cpu"
+
+
+class DeFusionNetDetector(NetworkDetector):
+    summary = "DeFusionNet (FSHF/FSEF, FFRM, T = 3) on the HED VGG16, trained on synthetic defocus"
+    paper = ("C. Tang, X. Zhu, X. Liu, L. Wang, A. Zomaya, 'DeFusionNET: Defocus Blur Detection via Recurrently "
+             "Fusing and Refining Multi-Scale Deep Features', CVPR 2019")
+    weights_file = "defusionnet_hedvgg16_synth.safetensors"
+    weights_sha256 = ""
+    recipe = "defusionnet-hed-vgg16-cpu"

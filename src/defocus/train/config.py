@@ -316,8 +316,9 @@ RECIPES: dict[str, TrainConfig] = {
     "ddffnet-stage2-mobilenetv2-cpu": TrainConfig(
         name="ddffnet-stage2-mobilenetv2-cpu", model={"arch": "dffnet", "backbone": "mobilenetv2", "width": 32},
         init_from="bundled:light_dffnet_mobilenetv2_synth.safetensors",
-        distill=Distill(defocus_teacher="bundled:dffnet_mobilenetv2_synth.safetensors"),
-        synth=SynthData(length=4000, size=320, seed=0, pool=True), crop=224, batch_size=8, steps=1000,
+        distill=Distill(defocus_teacher="bundled:dffnet_mobilenetv2_synth.safetensors",
+                        defocus_teacher_sha256="8a3bb477825398c0e4efe913f5226a655c892fe70b754ea8774eab8f715ded0e"),
+        synth=SynthData(length=4000, size=320, seed=0, pool=True), crop=224, batch_size=8, steps=700,
         lr=1e-3, backbone_lr_mult=0.1, warmup_steps=20, workers=1, threads=1, checkpoint_every=50, val_every=500,
         val_synth=24),
     # D-DFFNet as published (stage 2, for a GPU): teachers = your stage-1 run and MiDaS v2.1 (set both paths).
@@ -341,7 +342,7 @@ RECIPES: dict[str, TrainConfig] = {
     "defusionnet-hed-vgg16-cpu": TrainConfig(
         name="defusionnet-hed-vgg16-cpu",
         model={"arch": "defusionnet", "backbone": "hed_vgg16", "width": 64, "steps": 3},
-        synth=SynthData(length=4000, size=320, seed=0, pool=True), crop=160, batch_size=2, steps=450,
+        synth=SynthData(length=4000, size=320, seed=0, pool=True), crop=160, batch_size=2, steps=350,
         lr=1e-3, backbone_lr_mult=0.1, warmup_steps=20, edge_weight=0.0, side_weight=1.0,
         workers=1, threads=1, checkpoint_every=25, val_every=0, val_synth=24),
     # Real data, D-DFFNet stage-1 style (Adam 1e-4, 320 px, λ = 0.5): point it at CUHK and DUT training folders with
