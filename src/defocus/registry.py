@@ -22,6 +22,7 @@ from .errors import UnknownMethodError
 METHODS: dict[str, str] = {
     "light-dffnet": "defocus.methods.networks:LightDFFNetDetector",
     "dffnet": "defocus.methods.networks:DFFNetDetector",
+    "r2mrf": "defocus.methods.networks:R2MRFDetector",
     "gradient-energy": "defocus.methods.gradient_energy:GradientEnergy",
     "lbp": "defocus.methods.lbp:LBP",
     "svd": "defocus.methods.svd:SVD",

@@ -149,7 +149,7 @@ class R2MRFDetector(NetworkDetector):
     paper = ("C. Tang, X. Liu, X. Zhu, E. Zhu, K. Sun, P. Wang, L. Wang, A. Zomaya, 'R²MRF: Defocus Blur Detection "
              "via Recurrently Refining Multi-Scale Residual Features', AAAI 2020")
     weights_file = "r2mrf_mobilenetv2_synth.safetensors"
-    weights_sha256 = ""
+    weights_sha256 = "191ca54a7a07ba340dbc935ac7515512bc5c68d725894dd2b59dcbfe9386545d"
     recipe = "r2mrf-mobilenetv2-cpu"
 
 
