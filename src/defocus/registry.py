@@ -22,7 +22,9 @@ from .errors import UnknownMethodError
 METHODS: dict[str, str] = {
     "light-dffnet": "defocus.methods.networks:LightDFFNetDetector",
     "dffnet": "defocus.methods.networks:DFFNetDetector",
+    "d-dffnet": "defocus.methods.networks:DDFFNetDetector",
     "r2mrf": "defocus.methods.networks:R2MRFDetector",
+    "defusionnet": "defocus.methods.networks:DeFusionNetDetector",
     "gradient-energy": "defocus.methods.gradient_energy:GradientEnergy",
     "lbp": "defocus.methods.lbp:LBP",
     "svd": "defocus.methods.svd:SVD",

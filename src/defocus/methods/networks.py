@@ -127,8 +127,8 @@ class LightDFFNetDetector(NetworkDetector):
 
 
 class DFFNetDetector(NetworkDetector):
-    summary = ("DFFNet as published (RFB, dense fusion, side attention) on MobileNetV2, trained on synthetic defocus; "
-               "D-DFFNet's stage-1 model")
+    summary = ("DFFNet's decoder (RFB, dense fusion, side attention) on MobileNetV2 (paper: ResNeSt-101), trained on "
+               "synthetic defocus; D-DFFNet's stage-1 model")
     paper = "Y. Jin, M. Qian, J. Xiong, N. Xue, G.-S. Xia, 'Depth and DOF Cues Make A Better Defocus Blur Detector', ICME 2023"
     weights_file = "dffnet_mobilenetv2_synth.safetensors"
     weights_sha256 = "8a3bb477825398c0e4efe913f5226a655c892fe70b754ea8774eab8f715ded0e"
@@ -140,7 +140,7 @@ class DDFFNetDetector(NetworkDetector):
                "(no depth model is available here), so not the paper's depth distillation")
     paper = DFFNetDetector.paper
     weights_file = "ddffnet_mobilenetv2_synth.safetensors"
-    weights_sha256 = ""
+    weights_sha256 = "be260eaba5c8bfde4aa8733832fb3c4a0477b3dc7b1913e1b4aa4b3a7829681b"
     recipe = "ddffnet-stage2-mobilenetv2-cpu"
 
 
@@ -158,5 +158,5 @@ class DeFusionNetDetector(NetworkDetector):
     paper = ("C. Tang, X. Zhu, X. Liu, L. Wang, A. Zomaya, 'DeFusionNET: Defocus Blur Detection via Recurrently "
              "Fusing and Refining Multi-Scale Deep Features', CVPR 2019")
     weights_file = "defusionnet_hedvgg16_synth.safetensors"
-    weights_sha256 = ""
-    recipe = "defusionnet-hed-vgg16-cpu"
+    weights_sha256 = "5a371358382a81c4bdb0ae641230f682b1c566b8440f96b1ae2efae26a1b013c"
+    recipe = "defusionnet-hed-vgg16-cpu, then defusionnet-hed-vgg16-cpu-continued"

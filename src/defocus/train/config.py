@@ -345,6 +345,15 @@ RECIPES: dict[str, TrainConfig] = {
         synth=SynthData(length=4000, size=320, seed=0, pool=True), crop=160, batch_size=2, steps=350,
         lr=1e-3, backbone_lr_mult=0.1, warmup_steps=20, edge_weight=0.0, side_weight=1.0,
         workers=1, threads=1, checkpoint_every=25, val_every=0, val_synth=24),
+    # Its second phase (the bundled `defusionnet` = both phases, 850 steps in all): every tensor of the first run's
+    # model (`--out runs/defusionnet`, relative to where you run it), 500 more steps at half the learning rate.
+    "defusionnet-hed-vgg16-cpu-continued": TrainConfig(
+        name="defusionnet-hed-vgg16-cpu-continued",
+        model={"arch": "defusionnet", "backbone": "hed_vgg16", "width": 64, "steps": 3}, pretrained=False,
+        init_from="runs/defusionnet/model.safetensors", init_prefix="",
+        synth=SynthData(length=4000, size=320, seed=0, pool=True), crop=160, batch_size=2, steps=500,
+        lr=5e-4, backbone_lr_mult=0.1, warmup_steps=0, edge_weight=0.0, side_weight=1.0, seed=43,
+        workers=1, threads=1, checkpoint_every=25, val_every=0, val_synth=24),
     # Real data, D-DFFNet stage-1 style (Adam 1e-4, 320 px, λ = 0.5): point it at CUHK and DUT training folders with
     # `defocus train --config dffnet-mobilenetv2-real --real cuhk:/data/CUHK --real dut:/data/DUT` (synthetic data
     # mixed in at a quarter of the real images' weight unless synth.length is set to 0).
