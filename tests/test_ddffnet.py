@@ -163,3 +163,21 @@ def test_stage2_run_saves_and_resumes_projectors(tmp_path):
     header = rows[0].split(",")
     assert "distill_defocus" in header and all(r.split(",")[header.index("distill_defocus")] for r in rows[1:])
     assert json.loads((out / "config.json").read_text())["distill"]["beta"] == 3.0
+
+
+def test_single_output_ablation_picks_a_layer_map():
+    import defocus
+
+    net = DFFNet(backbone="mobilenetv2", width=8)
+    assert not hasattr(net, "output")  # DFFNet has no such ablation
+    r2 = defocus.load("r2mrf", output=1)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        fused, sides = r2.model(x, return_sides=True)
+        single = r2.model(x)
+    assert torch.allclose(single, sides[-1], atol=1e-5)  # last step, layer 1 is the last side (top layer first)
+    assert not torch.allclose(single, fused)
+    with pytest.raises(ValueError):
+        defocus.load("r2mrf", output=6)
+    with pytest.raises(ValueError):
+        defocus.load("dffnet", output=1)

@@ -48,3 +48,14 @@ def test_training_steps_reduce_the_summed_cross_entropy():
     losses, parts = fit_summed_cross_entropy(DeFusionNet(backbone="vgg16", width=8, steps=1), steps=40)  # Eq. 6
     assert len(parts) == 1 + 6
     assert min(losses[-5:]) < 0.6 * losses[0]
+
+
+def test_single_output_ablation():
+    """DeFusionNet_Ok (Table 3): the last step's map of layer k instead of the final fusion."""
+    net = DeFusionNet(width=8, steps=1).eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        fused, sides = net(x, return_sides=True)
+        net.output = 3
+        single = net(x)
+    assert torch.allclose(single, sides[-6 + 2])

@@ -77,6 +77,9 @@ class NetworkDetector(Method):
         Guided-filter radius in working-size px (multiplied by the upsampling factor).
     eps : float
         Guided-filter regularisation.
+    output : int
+        The papers' single-output ablation (DeFusionNet_Ok, R²MRF_Ok): k ≥ 1 uses layer k's last-step side output
+        instead of the fused map (networks with an ``output`` attribute only; 0 = the fused map).
     """
 
     task = "dbd"
@@ -87,7 +90,7 @@ class NetworkDetector(Method):
 
     def __init__(self, device: str = "cpu", working_size: int = 320, weights: str | None = None,
                  sha256: str | None = None, refine: bool = True, radius_scale: float = 2.0, eps: float = 1e-2,
-                 **kw):
+                 output: int = 0, **kw):
         super().__init__(device=device, **kw)
         import torch
 
@@ -97,6 +100,11 @@ class NetworkDetector(Method):
         path = Path(weights) if weights is not None else BUNDLED_DIR / self.weights_file
         digest = sha256 if weights is not None else self.weights_sha256
         model, self.metadata = load_model(path, sha256=digest, device=device)
+        if output:
+            layers = len(getattr(model, "reduce", None) or getattr(model, "extra", None) or [])
+            if not hasattr(model, "output") or not 1 <= int(output) <= layers:
+                raise ValueError(f"{self.name}: output={output} needs a network with per-layer outputs 1…{layers}")
+            model.output = int(output)
         self.model = fuse_conv_bn(model).to(memory_format=torch.channels_last)
         self.working_size = int(working_size)
         self.refine = bool(refine)

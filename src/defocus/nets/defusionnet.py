@@ -96,6 +96,9 @@ class DeFusionNet(nn.Module):
                                     for _ in range(self.steps))
         self.predict = nn.ModuleList(nn.ModuleList(nn.Conv2d(width, 1, 1) for _ in range(n)) for _ in range(rounds))
         self.final = nn.Conv2d(n, 1, 1)
+        #: Inference ablation (paper's Table 3, "DeFusionNet_Ok"): 0 = the fused map (Eq. 4); k = 1 … 6 = the last
+        #: step's map of layer k (1 = conv1_2 … 6 = pool5). Not part of the architecture: set it on a loaded model.
+        self.output = 0
 
     def _upsampled(self, feats: list[torch.Tensor], size) -> list[torch.Tensor]:
         out = []
@@ -125,5 +128,7 @@ class DeFusionNet(nn.Module):
             step_maps = [F.interpolate(p(f), size=size, mode="bilinear", align_corners=False)
                          for p, f in zip(self.predict[j], feats)]
             sides.extend(step_maps)
+        if self.output and not return_sides:  # ablation DeFusionNet_Ok: layer k's last-step map instead of Eq. 4
+            return sides[len(sides) - len(feats) + self.output - 1]
         fused = self.final(torch.cat(sides[-len(feats):], dim=1))  # Eq. 4 over the last step's n maps
         return (fused, sides) if return_sides else fused

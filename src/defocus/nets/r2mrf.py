@@ -100,6 +100,9 @@ class R2MRF(nn.Module):
         self.rrm = nn.ModuleList(nn.ModuleList(DualPathRRM(rrm_in(t, l), width) for l in range(n))
                                  for t in range(self.steps))
         self.final = nn.Conv2d(n, 1, 1)  # Eq. 5
+        #: Inference ablation (paper's Table 3, "R²MRF_Ok"): 0 = the fused map (Eq. 5); k = 1 … 5 = the last output
+        #: of layer k's branch (1 = conv1 … 5 = conv5_x). Not part of the architecture: set it on a loaded model.
+        self.output = 0
 
     def forward(self, x: torch.Tensor, return_sides: bool = False):
         size = x.shape[-2:]
@@ -121,5 +124,7 @@ class R2MRF(nn.Module):
                 step[l] = r + outputs[l] if (self.residual and t > 0) else r  # Eq. 4
             outputs = step
             sides.extend(_resize(o, size) for o in reversed(outputs))
+        if self.output and not return_sides:  # ablation R²MRF_Ok: branch k's last output instead of Eq. 5
+            return _resize(outputs[self.output - 1], size)
         fused = self.final(torch.cat([_resize(o, size) for o in outputs], dim=1))
         return (fused, sides) if return_sides else fused
