@@ -89,7 +89,7 @@ class DFFNet(nn.Module):
                                      for k in range(3)] + [nn.ModuleList([conv_bn(w, w, 3)])])
         self.side = nn.ModuleList(nn.Conv2d(w, 1, 1) for _ in range(4))
         self.spatial = nn.ModuleList(nn.Conv2d(1, w, 3, padding=1) for _ in range(4)) if attention else None
-        # bottom-up aggregation: level k receives the aggregate of the deeper levels (w·(4−k−1) channels … )
+        # bottom-up aggregation: level k receives the aggregate of the deeper levels (w·(3 − k) channels)
         self.carry = nn.ModuleList(conv_bn(w * (3 - k), w * (3 - k), 3) for k in range(3))
         self.merge = nn.ModuleList(conv_bn(w * (4 - k), w * (4 - k), 3) for k in range(3))
         self.head = nn.Sequential(conv_bn(4 * w, 4 * w, 3), nn.Conv2d(4 * w, 1, 1))
