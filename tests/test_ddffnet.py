@@ -169,7 +169,7 @@ def test_single_output_ablation_picks_a_layer_map():
     import defocus
 
     net = DFFNet(backbone="mobilenetv2", width=8)
-    assert not hasattr(net, "output")  # DFFNet has no such ablation
+    assert not hasattr(net, "output_layers")  # DFFNet has no such ablation
     r2 = defocus.load("r2mrf", output=1)
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():

@@ -7,8 +7,8 @@ instead of leaving soft or blocky borders. The filter runs in horizontal stripes
 a few full-size float32 planes of memory.
 
 Each detector is a :class:`NetworkDetector` naming its bundled weight file (``defocus/weights/*.safetensors``,
-float16, sha256 checked on load) and the recipe that made it (docs/training.md). Adding a trained network is one
-subclass here and one registry line.
+float16, sha256 checked on load); docs/training.md records the recipe that made each. Adding a trained network is
+one subclass here and one registry line.
 """
 
 from __future__ import annotations
@@ -79,14 +79,12 @@ class NetworkDetector(Method):
         Guided-filter regularisation.
     output : int
         The papers' single-output ablation (DeFusionNet_Ok, R²MRF_Ok): k ≥ 1 uses layer k's last-step side output
-        instead of the fused map (networks with an ``output`` attribute only; 0 = the fused map).
+        instead of the fused map (networks with ``output_layers`` only: DeFusionNet, R²MRF; 0 = the fused map).
     """
 
     task = "dbd"
     weights_file = ""
     weights_sha256 = ""
-    #: The training recipe of the bundled weights (``defocus train --config <recipe>``).
-    recipe = ""
 
     def __init__(self, device: str = "cpu", working_size: int = 320, weights: str | None = None,
                  sha256: str | None = None, refine: bool = True, radius_scale: float = 2.0, eps: float = 1e-2,
@@ -101,8 +99,8 @@ class NetworkDetector(Method):
         digest = sha256 if weights is not None else self.weights_sha256
         model, self.metadata = load_model(path, sha256=digest, device=device)
         if output:
-            layers = len(getattr(model, "reduce", None) or getattr(model, "extra", None) or [])
-            if not hasattr(model, "output") or not 1 <= int(output) <= layers:
+            layers = getattr(model, "output_layers", 0)
+            if not 1 <= int(output) <= layers:
                 raise ValueError(f"{self.name}: output={output} needs a network with per-layer outputs 1…{layers}")
             model.output = int(output)
         self.model = fuse_conv_bn(model).to(memory_format=torch.channels_last)
@@ -131,7 +129,6 @@ class LightDFFNetDetector(NetworkDetector):
              "Sandler et al., MobileNetV2, CVPR 2018; He et al., guided filter, ECCV 2010")
     weights_file = "light_dffnet_mobilenetv2_synth.safetensors"
     weights_sha256 = "4ca5055f80a6e6ba942fd60a7b53bf82f21dc0616513011c2c43e53e50d52a4f"
-    recipe = "dffnet-mobilenetv2-cpu"
 
 
 class DFFNetDetector(NetworkDetector):
@@ -140,7 +137,6 @@ class DFFNetDetector(NetworkDetector):
     paper = "Y. Jin, M. Qian, J. Xiong, N. Xue, G.-S. Xia, 'Depth and DOF Cues Make A Better Defocus Blur Detector', ICME 2023"
     weights_file = "dffnet_mobilenetv2_synth.safetensors"
     weights_sha256 = "8a3bb477825398c0e4efe913f5226a655c892fe70b754ea8774eab8f715ded0e"
-    recipe = "ddffnet-stage1-mobilenetv2-cpu"
 
 
 class DDFFNetDetector(NetworkDetector):
@@ -149,7 +145,6 @@ class DDFFNetDetector(NetworkDetector):
     paper = DFFNetDetector.paper
     weights_file = "ddffnet_mobilenetv2_synth.safetensors"
     weights_sha256 = "be260eaba5c8bfde4aa8733832fb3c4a0477b3dc7b1913e1b4aa4b3a7829681b"
-    recipe = "ddffnet-stage2-mobilenetv2-cpu"
 
 
 class R2MRFDetector(NetworkDetector):
@@ -158,7 +153,6 @@ class R2MRFDetector(NetworkDetector):
              "via Recurrently Refining Multi-Scale Residual Features', AAAI 2020")
     weights_file = "r2mrf_mobilenetv2_synth.safetensors"
     weights_sha256 = "191ca54a7a07ba340dbc935ac7515512bc5c68d725894dd2b59dcbfe9386545d"
-    recipe = "r2mrf-mobilenetv2-cpu"
 
 
 class DeFusionNetDetector(NetworkDetector):
@@ -167,4 +161,3 @@ class DeFusionNetDetector(NetworkDetector):
              "Fusing and Refining Multi-Scale Deep Features', CVPR 2019")
     weights_file = "defusionnet_hedvgg16_synth.safetensors"
     weights_sha256 = "5a371358382a81c4bdb0ae641230f682b1c566b8440f96b1ae2efae26a1b013c"
-    recipe = "defusionnet-hed-vgg16-cpu, then defusionnet-hed-vgg16-cpu-continued"

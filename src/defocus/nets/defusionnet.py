@@ -99,6 +99,7 @@ class DeFusionNet(nn.Module):
         #: Inference ablation (paper's Table 3, "DeFusionNet_Ok"): 0 = the fused map (Eq. 4); k = 1 … 6 = the last
         #: step's map of layer k (1 = conv1_2 … 6 = pool5). Not part of the architecture: set it on a loaded model.
         self.output = 0
+        self.output_layers = n
 
     def _upsampled(self, feats: list[torch.Tensor], size) -> list[torch.Tensor]:
         out = []

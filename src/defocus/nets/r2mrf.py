@@ -103,6 +103,7 @@ class R2MRF(nn.Module):
         #: Inference ablation (paper's Table 3, "R²MRF_Ok"): 0 = the fused map (Eq. 5); k = 1 … 5 = the last output
         #: of layer k's branch (1 = conv1 … 5 = conv5_x). Not part of the architecture: set it on a loaded model.
         self.output = 0
+        self.output_layers = n
 
     def forward(self, x: torch.Tensor, return_sides: bool = False):
         size = x.shape[-2:]

@@ -11,7 +11,7 @@ likewise) and may name a recipe to start from with ``"base": "<name>"``.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from ..errors import DefocusError
@@ -243,6 +243,24 @@ def from_dict(data: dict, where: str = "config") -> TrainConfig:
 # ----------------------------------------------------------------------------------------------------------------------
 # Recipes
 
+# Recipes that others derive from (with dataclasses.replace: only the differences are written there).
+_DFFNET_MOBILENETV2_CPU = TrainConfig(
+    name="ddffnet-stage1-mobilenetv2-cpu", model={"arch": "dffnet", "backbone": "mobilenetv2", "width": 32},
+    init_from="bundled:light_dffnet_mobilenetv2_synth.safetensors",
+    synth=SynthData(length=4000, size=320, seed=0, pool=True), crop=224, batch_size=8, steps=1000,
+    lr=1e-3, backbone_lr_mult=0.1, warmup_steps=20, workers=1, threads=1, checkpoint_every=50, val_every=500,
+    val_synth=24)
+_DFFNET_RESNEST101 = TrainConfig(
+    name="ddffnet-stage1-resnest101", model={"arch": "dffnet", "backbone": "resnest101", "width": 32},
+    synth=SynthData(length=20000, size=320, seed=0, pool=False), crop=320, batch_size=6, steps=7500,
+    lr=1e-4, backbone_lr_mult=1.0, warmup_steps=0, workers=8, checkpoint_every=500, val_every=1500,
+    val_synth=200)
+_DEFUSIONNET_CPU = TrainConfig(
+    name="defusionnet-hed-vgg16-cpu", model={"arch": "defusionnet", "backbone": "hed_vgg16", "width": 64, "steps": 3},
+    synth=SynthData(length=4000, size=320, seed=0, pool=True), crop=160, batch_size=2, steps=350,
+    lr=1e-3, backbone_lr_mult=0.1, warmup_steps=20, edge_weight=0.0, side_weight=1.0,
+    workers=1, threads=1, checkpoint_every=25, val_every=0, val_synth=24)
+
 RECIPES: dict[str, TrainConfig] = {
     # The bundled model: MobileNetV2 (ImageNet) + light DFFNet decoder, synthetic data only, sized for ~1 hour on a
     # 2-core CPU (pre-rendered pool of 4000 scenes, 224-px crops, batch 8, 2400 steps, 1 thread).
@@ -296,64 +314,35 @@ RECIPES: dict[str, TrainConfig] = {
     # DFFNet (seed 002; D-DFFNet's stage 1) on a 2-core CPU (the bundled `dffnet`): the paper's decoder on
     # MobileNetV2 warm-started from the bundled light-dffnet's encoder, 224-px crops of the 4000-scene pool, batch 8,
     # BCE + 0.5·DOF-edge Dice with deep supervision, ~40 min with one thread.
-    "ddffnet-stage1-mobilenetv2-cpu": TrainConfig(
-        name="ddffnet-stage1-mobilenetv2-cpu", model={"arch": "dffnet", "backbone": "mobilenetv2", "width": 32},
-        init_from="bundled:light_dffnet_mobilenetv2_synth.safetensors",
-        synth=SynthData(length=4000, size=320, seed=0, pool=True), crop=224, batch_size=8, steps=1000,
-        lr=1e-3, backbone_lr_mult=0.1, warmup_steps=20, workers=1, threads=1, checkpoint_every=50, val_every=500,
-        val_synth=24),
-    # DFFNet as published (stage 1, for a GPU): ResNeSt-101 (a file the user supplies), Adam 1e-4, poly 0.9, batch 6,
-    # 320 px, λ = 0.5, element-wise gradient clamp in the release (norm clipping here); 75 epochs of CUHK-TR-1
-    # (604 images) ≈ 7.5k steps — add `--real cuhk:/path/to/CUHK` to train on the paper's data.
-    "ddffnet-stage1-resnest101": TrainConfig(
-        name="ddffnet-stage1-resnest101", model={"arch": "dffnet", "backbone": "resnest101", "width": 32},
-        synth=SynthData(length=20000, size=320, seed=0, pool=False), crop=320, batch_size=6, steps=7500,
-        lr=1e-4, backbone_lr_mult=1.0, warmup_steps=0, workers=8, checkpoint_every=500, val_every=1500,
-        val_synth=200),
+    "ddffnet-stage1-mobilenetv2-cpu": _DFFNET_MOBILENETV2_CPU,
     # D-DFFNet stage 2 on a 2-core CPU (the bundled `d-dffnet`): a fresh student (decoder random, encoder initialised
     # like stage 1's) distils its encoder taps from the frozen bundled DFFNet (defocus teacher) through 1×1 projectors,
     # β of Eq. 9. No depth teacher: no depth model can be had here (add "distill": {"depth_teacher": "midas_v21….pt"}).
-    "ddffnet-stage2-mobilenetv2-cpu": TrainConfig(
-        name="ddffnet-stage2-mobilenetv2-cpu", model={"arch": "dffnet", "backbone": "mobilenetv2", "width": 32},
-        init_from="bundled:light_dffnet_mobilenetv2_synth.safetensors",
+    "ddffnet-stage2-mobilenetv2-cpu": replace(
+        _DFFNET_MOBILENETV2_CPU, name="ddffnet-stage2-mobilenetv2-cpu", steps=700,
         distill=Distill(defocus_teacher="bundled:dffnet_mobilenetv2_synth.safetensors",
-                        defocus_teacher_sha256="8a3bb477825398c0e4efe913f5226a655c892fe70b754ea8774eab8f715ded0e"),
-        synth=SynthData(length=4000, size=320, seed=0, pool=True), crop=224, batch_size=8, steps=700,
-        lr=1e-3, backbone_lr_mult=0.1, warmup_steps=20, workers=1, threads=1, checkpoint_every=50, val_every=500,
-        val_synth=24),
+                        defocus_teacher_sha256="8a3bb477825398c0e4efe913f5226a655c892fe70b754ea8774eab8f715ded0e")),
+    # DFFNet as published (stage 1, for a GPU): ResNeSt-101 (a file the user supplies), Adam 1e-4, poly 0.9, batch 6,
+    # 320 px, λ = 0.5, element-wise gradient clamp in the release (norm clipping here); 75 epochs of CUHK-TR-1
+    # (604 images) ≈ 7.5k steps — add `--real cuhk:/path/to/CUHK` to train on the paper's data.
+    "ddffnet-stage1-resnest101": _DFFNET_RESNEST101,
     # D-DFFNet as published (stage 2, for a GPU): teachers = your stage-1 run and MiDaS v2.1 (set both paths).
-    "ddffnet-stage2-resnest101": TrainConfig(
-        name="ddffnet-stage2-resnest101", model={"arch": "dffnet", "backbone": "resnest101", "width": 32},
-        distill=Distill(defocus_teacher="runs/ddffnet-stage1/model.safetensors",
-                        depth_teacher="midas_v21-f6b98070.pt"),
-        synth=SynthData(length=20000, size=320, seed=0, pool=False), crop=320, batch_size=6, steps=7500,
-        lr=1e-4, backbone_lr_mult=1.0, warmup_steps=0, workers=8, checkpoint_every=500, val_every=1500,
-        val_synth=200),
+    "ddffnet-stage2-resnest101": replace(
+        _DFFNET_RESNEST101, name="ddffnet-stage2-resnest101",
+        distill=Distill(defocus_teacher="runs/ddffnet-stage1/model.safetensors", depth_teacher="midas_v21-f6b98070.pt")),
     # R-DFFNet (response-based depth distillation, one stage, for a GPU): depth heads regress MiDaS v2.1's output.
-    "rdffnet-resnest101": TrainConfig(
-        name="rdffnet-resnest101",
-        model={"arch": "dffnet", "backbone": "resnest101", "width": 32, "depth_heads": True},
-        distill=Distill(mode="response", depth_teacher="midas_v21-f6b98070.pt"),
-        synth=SynthData(length=20000, size=320, seed=0, pool=False), crop=320, batch_size=6, steps=7500,
-        lr=1e-4, backbone_lr_mult=1.0, warmup_steps=0, workers=8, checkpoint_every=500, val_every=1500,
-        val_synth=200),
+    "rdffnet-resnest101": replace(
+        _DFFNET_RESNEST101, name="rdffnet-resnest101",
+        model={**_DFFNET_RESNEST101.model, "depth_heads": True},
+        distill=Distill(mode="response", depth_teacher="midas_v21-f6b98070.pt")),
     # DeFusionNet on a 2-core CPU (the bundled `defusionnet`): the paper's network (n = 6 taps, T = 3) on the HED
     # VGG16, Adam instead of the paper's SGD (a few hundred steps only), 160-px crops, batch 2, ~40 min, one thread.
-    "defusionnet-hed-vgg16-cpu": TrainConfig(
-        name="defusionnet-hed-vgg16-cpu",
-        model={"arch": "defusionnet", "backbone": "hed_vgg16", "width": 64, "steps": 3},
-        synth=SynthData(length=4000, size=320, seed=0, pool=True), crop=160, batch_size=2, steps=350,
-        lr=1e-3, backbone_lr_mult=0.1, warmup_steps=20, edge_weight=0.0, side_weight=1.0,
-        workers=1, threads=1, checkpoint_every=25, val_every=0, val_synth=24),
+    "defusionnet-hed-vgg16-cpu": _DEFUSIONNET_CPU,
     # Its second phase (the bundled `defusionnet` = both phases, 850 steps in all): every tensor of the first run's
     # model (`--out runs/defusionnet`, relative to where you run it), 500 more steps at half the learning rate.
-    "defusionnet-hed-vgg16-cpu-continued": TrainConfig(
-        name="defusionnet-hed-vgg16-cpu-continued",
-        model={"arch": "defusionnet", "backbone": "hed_vgg16", "width": 64, "steps": 3}, pretrained=False,
-        init_from="runs/defusionnet/model.safetensors", init_prefix="",
-        synth=SynthData(length=4000, size=320, seed=0, pool=True), crop=160, batch_size=2, steps=500,
-        lr=5e-4, backbone_lr_mult=0.1, warmup_steps=0, edge_weight=0.0, side_weight=1.0, seed=43,
-        workers=1, threads=1, checkpoint_every=25, val_every=0, val_synth=24),
+    "defusionnet-hed-vgg16-cpu-continued": replace(
+        _DEFUSIONNET_CPU, name="defusionnet-hed-vgg16-cpu-continued", pretrained=False,
+        init_from="runs/defusionnet/model.safetensors", init_prefix="", steps=500, lr=5e-4, warmup_steps=0, seed=43),
     # Real data, D-DFFNet stage-1 style (Adam 1e-4, 320 px, λ = 0.5): point it at CUHK and DUT training folders with
     # `defocus train --config dffnet-mobilenetv2-real --real cuhk:/data/CUHK --real dut:/data/DUT` (synthetic data
     # mixed in at a quarter of the real images' weight unless synth.length is set to 0).
