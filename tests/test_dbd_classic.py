@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from conftest import half_blurred, textured_image
@@ -106,16 +107,26 @@ def test_bp_fusion_agrees_with_consistent_layers():
 # --- SVD ---------------------------------------------------------------------------------------------------------
 
 
-def test_svd_ratio_matches_numpy_svd():
+def _numpy_singular_value_ratio(img, block, k):
+    pad = np.pad(img, ((block // 2, (block - 1) // 2),) * 2, mode="reflect")
+    blocks = np.lib.stride_tricks.sliding_window_view(pad, (block, block))
+    s = np.linalg.svd(blocks, compute_uv=False)
+    total = s.sum(-1)
+    return np.where(total > 1e-12 * s[..., 0].max(), s[..., :k].sum(-1) / np.maximum(total, 1e-300), 1.0)
+
+
+@pytest.mark.parametrize("scale", [1.0, 65535.0])
+def test_svd_ratio_matches_numpy_svd_at_every_pixel(scale):
     rng = np.random.default_rng(2)
-    img = rng.random((23, 31))
-    img[:, :10] = 0.3  # include flat and rank-deficient blocks
-    got = svd_mod.singular_value_ratio(img, block=20, k=3)
-    pad = np.pad(img, ((10, 9), (10, 9)), mode="reflect")
-    for y in range(0, 23, 4):
-        for x in range(0, 31, 5):
-            s = np.linalg.svd(pad[y : y + 20, x : x + 20], compute_uv=False)
-            assert got[y, x] == pytest.approx(s[:3].sum() / s.sum(), abs=1e-6)
+    img = rng.random((37, 150))  # 150 columns: two full lane chunks of the kernel and a partial one
+    img[:, :10] = 0.3  # flat blocks (rank 1)
+    img[:, 10:25] = np.arange(15)[None, :] / 15  # a ramp: rank 1 with a reflected border
+    img[:, 40:70] = np.repeat([[0.2, 0.9]], 15, axis=0).ravel()[None, :30]  # stripes: rank 2
+    img[:, 80:130] = cv2.GaussianBlur(img[:, 80:130], (0, 0), 3.0)  # smooth: tiny trailing singular values
+    got = svd_mod.singular_value_ratio(img * scale, block=20, k=3)
+    want = _numpy_singular_value_ratio(img, 20, 3)
+    assert got.shape == img.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, atol=1e-6)
 
 
 def test_svd_ratio_bounds_and_options():

@@ -9,10 +9,17 @@ over the block around it (a larger β means blurrier). We follow the public Pyth
 ``docs/methods/svd.md``): grey image, a 20×20 block (rows and columns y−10 … y+9 around pixel y), k = 3, the β map
 min-max normalised over the photo, and reflected borders.
 
-Implementation. β is evaluated at every pixel (stride 1) by a compiled kernel: along each row the 20×20 Gram matrix
-BᵀB of the sliding block is updated by one column per step (its columns stored in a circular buffer, which is only a
-simultaneous row/column permutation and leaves the eigenvalues unchanged), and its eigenvalues λ_i = σ_i² are found
-by Householder tridiagonalisation followed by the implicit QL algorithm. Rows run in parallel.
+Implementation. β is evaluated at every pixel (stride 1) by a compiled kernel that solves the symmetric eigenproblem
+of each block's Gram matrix BᵀB (eigenvalues λ_i = σ_i²) for ``CHUNK`` neighbouring pixels of a row at once. Every
+per-matrix quantity is stored with the pixel ("lane") axis innermost and every loop over lanes has a run-time trip
+count, so LLVM vectorises it (a compile-time count of 4 was fully unrolled instead and stayed scalar). The steps:
+
+1. Gram matrices from column dot products: entry (i, j) of the block at column x is the dot product of padded
+   columns x + i and x + j over the block's rows, so one table of dot products per image row fills every block.
+2. Householder reduction to tridiagonal form, all lanes in step.
+3. Eigenvalues of the tridiagonals by the root-free QL iteration of Pal, Walker and Kahan (no square root in the
+   inner loop; the one Wilkinson shift per sweep needs two), all lanes sweeping the same rows; a lane whose leading
+   off-diagonal has already converged is swept with its own eigenvalue as shift, which leaves it unchanged.
 """
 
 from __future__ import annotations
@@ -28,191 +35,198 @@ from ..registry import Method
 BLOCK = 20  # block side in px (the port's win_size 10 → 20×20 blocks)
 TOP_K = 3  # number of leading singular values in the numerator
 
-
-LANES = 4  # pixels solved together: one AVX2 register of float64 per matrix entry, four independent QL chains
+CHUNK = 64  # pixels of a row solved together; 16 and 32 were slower (fewer independent chains to overlap)
+_EPS = 2.0**-52  # float64 unit roundoff
+_MAX_SWEEPS = 40  # QL sweeps allowed per eigenvalue (2–4 are typical)
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _tridiagonalize_lanes(a, d, e, v, p, scratch):  # pragma: no cover - compiled
-    """Householder reduction of LANES symmetric matrices at once to tridiagonal form.
+def _column_dots(rows, lags):  # pragma: no cover - compiled
+    """dots[δ, c] = Σ_r rows[r, c]·rows[r, c + δ] for δ < ``lags``: the dot products of columns δ apart (0 past the
+    right edge)."""
+    width = rows.shape[1]
+    dots = np.zeros((lags, width))
+    for lag in range(lags):
+        for r in range(rows.shape[0]):
+            for c in range(width - lag):
+                dots[lag, c] += rows[r, c] * rows[r, c + lag]
+    return dots
 
-    ``a`` (n, n, LANES) is destroyed; the lane axis is innermost so every update is one SIMD operation over the
-    lanes, with no remainder loop. Output ``d`` (LANES, n) diagonal and ``e`` (LANES, n) off-diagonal, ``e[q, i]``
-    coupling ``d[q, i]`` and ``d[q, i + 1]`` and ``e[q, n − 1] = 0``. ``v``, ``p`` are (n, LANES) work arrays and
-    ``scratch`` (3, LANES) (passed in: allocating per column cost ~10 % of the whole kernel).
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _fill_gram(dots, a, x0, lanes):  # pragma: no cover - compiled
+    """Lower triangles of the Gram matrices of the blocks at columns x0 … x0 + lanes − 1 into ``a`` (n, n, CHUNK).
+
+    ``dots[δ, c]`` is the dot product of padded columns c and c + δ over the block's rows.
     """
     n = a.shape[0]
-    norm2, beta, kk = scratch[0], scratch[1], scratch[2]
+    for i in range(n):
+        for j in range(i + 1):
+            for q in range(lanes):
+                a[i, j, q] = dots[i - j, x0 + j + q]
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _tridiagonalize(a, d, e, v, p, work, lanes):  # pragma: no cover - compiled
+    """Householder reduction of ``lanes`` symmetric matrices (lower triangles of ``a`` (n, n, CHUNK)) to tridiagonal
+    form: diagonal ``d`` (n, CHUNK), off-diagonal ``e`` (n, CHUNK) with ``e[i]`` coupling ``d[i]`` and ``d[i + 1]``.
+
+    ``a`` is destroyed; ``v``, ``p`` (n, CHUNK) and ``work`` (≥ 3, CHUNK) are scratch.
+    """
+    n = a.shape[0]
+    norm2, beta, kk = work[0], work[1], work[2]
     for k in range(n - 2):
-        for q in range(LANES):
+        for q in range(lanes):
             norm2[q] = 0.0
             kk[q] = 0.0
         for i in range(k + 1, n):
-            for q in range(LANES):
+            for q in range(lanes):
                 norm2[q] += a[i, k, q] * a[i, k, q]
-        for q in range(LANES):
+        for q in range(lanes):
             x0 = a[k + 1, k, q]
-            d[q, k] = a[k, k, q]
+            d[k, q] = a[k, k, q]
             norm = math.sqrt(norm2[q])
             alpha = -norm if x0 >= 0.0 else norm
-            vv = norm2[q] - 2.0 * alpha * x0 + alpha * alpha
             # A column that is already reduced gets the identity (β = 0) instead of a branch, keeping lanes in step.
             reduced = norm2[q] - x0 * x0 <= 1e-300
-            beta[q] = 0.0 if reduced else 2.0 / vv
-            e[q, k] = x0 if reduced else alpha
-            for i in range(k + 1, n):
+            beta[q] = 0.0 if reduced else 2.0 / (norm2[q] - 2.0 * alpha * x0 + alpha * alpha)
+            e[k, q] = x0 if reduced else alpha
+            v[k + 1, q] = x0 - (0.0 if reduced else alpha)
+        for i in range(k + 2, n):
+            for q in range(lanes):
                 v[i, q] = a[i, k, q]
-            v[k + 1, q] -= 0.0 if reduced else alpha
         # Reflector H = I − β v vᵀ; A ← H A H = A − v wᵀ − w vᵀ with w = βAv − (β² vᵀAv / 2) v. Only the lower
         # triangle of A is read and written (A stays symmetric), which halves the update.
         for i in range(k + 1, n):
-            for q in range(LANES):
+            for q in range(lanes):
                 p[i, q] = a[i, i, q] * v[i, q]
         for i in range(k + 1, n):
             for j in range(k + 1, i):
-                for q in range(LANES):
-                    p[i, q] += a[i, j, q] * v[j, q]
-                    p[j, q] += a[i, j, q] * v[i, q]
+                for q in range(lanes):
+                    aij = a[i, j, q]
+                    vi = v[i, q]
+                    vj = v[j, q]
+                    p[i, q] += aij * vj
+                    p[j, q] += aij * vi
         for i in range(k + 1, n):
-            for q in range(LANES):
-                p[i, q] *= beta[q]
-                kk[q] += v[i, q] * p[i, q]
-        for q in range(LANES):
+            for q in range(lanes):
+                pi = p[i, q] * beta[q]
+                p[i, q] = pi
+                kk[q] += v[i, q] * pi
+        for q in range(lanes):
             kk[q] *= 0.5 * beta[q]
         for i in range(k + 1, n):
-            for q in range(LANES):
+            for q in range(lanes):
                 p[i, q] -= kk[q] * v[i, q]
         for i in range(k + 1, n):
             for j in range(k + 1, i + 1):
-                for q in range(LANES):
-                    a[i, j, q] -= v[i, q] * p[j, q] + p[i, q] * v[j, q]
-    for q in range(LANES):
-        d[q, n - 2] = a[n - 2, n - 2, q]
-        d[q, n - 1] = a[n - 1, n - 1, q]
-        e[q, n - 2] = a[n - 1, n - 2, q]
-        e[q, n - 1] = 0.0
+                for q in range(lanes):
+                    vi = v[i, q]
+                    vj = v[j, q]
+                    pi = p[i, q]
+                    pj = p[j, q]
+                    a[i, j, q] -= vi * pj + pi * vj
+    for q in range(lanes):
+        d[n - 2, q] = a[n - 2, n - 2, q]
+        d[n - 1, q] = a[n - 1, n - 1, q]
+        e[n - 2, q] = a[n - 1, n - 2, q]
+        e[n - 1, q] = 0.0
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _deflate(d, e, q, l, n):  # pragma: no cover - compiled
-    """First m ≥ l where lane q's tridiagonal splits (negligible e[q, m]), or n − 1."""
-    m = l
-    while m < n - 1:
-        if abs(e[q, m]) <= 2.2e-16 * (abs(d[q, m]) + abs(d[q, m + 1])):
-            break
-        m += 1
-    return m
+def _tridiagonal_eigenvalues(d, e, work, lanes):  # pragma: no cover - compiled
+    """Eigenvalues of ``lanes`` symmetric positive semi-definite tridiagonals (d, e) into ``d``; ``e`` is destroyed.
 
-
-@njit(cache=True, fastmath=True, error_model="numpy")
-def _tridiagonal_eigenvalues_lanes(d, e, iscratch, fscratch):  # pragma: no cover - compiled
-    """Eigenvalues of LANES symmetric tridiagonals (d, e) by implicit QL with Wilkinson shifts, into ``d``.
-
-    Each lane runs the textbook QL iteration (its own deflation, shifts and iteration count); the sweeps of the
-    lanes are interleaved rotation by rotation so that their four independent sqrt/divide chains overlap in the
-    CPU instead of one chain waiting on its own latency. ``iscratch`` (5, LANES) int64 and ``fscratch`` (4, LANES)
-    are work arrays.
+    Root-free QL (Pal–Walker–Kahan; Parlett, "The Symmetric Eigenvalue Problem", ch. 8; LAPACK's dsterf uses it) on
+    the squared off-diagonal, with Wilkinson shifts. Every lane sweeps rows l … n − 1 together, so no lane needs a
+    mask inside the sweep: a sweep is an orthogonal similarity whatever the shift, a lane that has split further down
+    is simply swept through, and a lane whose e[l] has already converged is swept with shift d[l], which keeps d[l]
+    (to rounding) and e[l] negligible.
+    e[l] counts as converged when e[l] ≤ ε·trace(T): the eigenvalues are only accurate to ε‖T‖ after the Householder
+    reduction anyway, and trace(T) ≥ ‖T‖ for a positive semi-definite T. ``work`` (n + 6, CHUNK) is scratch.
     """
-    n = d.shape[1]
-    l, iters, m, length, done = iscratch[0], iscratch[1], iscratch[2], iscratch[3], iscratch[4]
-    s, c, p, g = fscratch[0], fscratch[1], fscratch[2], fscratch[3]
-    for q in range(LANES):
-        l[q] = 0
-        iters[q] = 0
-        m[q] = 0
-        length[q] = 0
-        done[q] = 0
-    while True:
-        longest = 0
-        for q in range(LANES):
-            length[q] = 0
-            while l[q] < n:
-                mq = _deflate(d, e, q, l[q], n)
-                if mq == l[q] or iters[q] >= 60:  # eigenvalue l converged (or gave up as the scalar code did)
-                    l[q] += 1
-                    iters[q] = 0
-                    continue
-                m[q] = mq
-                break
-            if l[q] >= n:
-                continue
-            lq = l[q]
-            mq = m[q]
-            iters[q] += 1
-            gg = (d[q, lq + 1] - d[q, lq]) / (2.0 * e[q, lq])
-            r = math.sqrt(gg * gg + 1.0)
-            g[q] = d[q, mq] - d[q, lq] + e[q, lq] / (gg + (r if gg >= 0.0 else -r))
-            s[q] = 1.0
-            c[q] = 1.0
-            p[q] = 0.0
-            length[q] = mq - lq
-            done[q] = 0
-            longest = max(longest, length[q])
-        if longest == 0:
-            return
-        for t in range(longest):
-            for q in range(LANES):
-                if t >= length[q]:
-                    continue
-                i = m[q] - 1 - t
-                f = s[q] * e[q, i]
-                b = c[q] * e[q, i]
-                r = math.sqrt(f * f + g[q] * g[q])
-                e[q, i + 1] = r
-                if r == 0.0:  # underflow: this lane's sweep ends early, without the final update
-                    d[q, i + 1] -= p[q]
-                    e[q, m[q]] = 0.0
-                    length[q] = 0
-                    done[q] = 1
-                    continue
-                inv = 1.0 / r
-                s[q] = f * inv
-                c[q] = g[q] * inv
-                gq = d[q, i + 1] - p[q]
-                r = (d[q, i] - gq) * s[q] + 2.0 * c[q] * b
-                p[q] = s[q] * r
-                d[q, i + 1] = gq + p[q]
-                g[q] = c[q] * r - b
-        for q in range(LANES):
-            if l[q] >= n or done[q] != 0:
-                continue
-            d[q, l[q]] -= p[q]
-            e[q, l[q]] = g[q]
-            e[q, m[q]] = 0.0
-
-
-@njit(cache=True, fastmath=True, error_model="numpy")
-def _ratio_from_eigenvalues(lam, k):  # pragma: no cover - compiled
-    """(σ_1 + … + σ_k) / Σσ with σ_i = √max(λ_i, 0); 1 for an all-zero block. ``lam`` (n,) is overwritten."""
-    n = lam.shape[0]
-    total = 0.0
+    n = d.shape[0]
+    e2 = work[0:n]
+    tol2, shift, gamma, pp, cc, ss = work[n], work[n + 1], work[n + 2], work[n + 3], work[n + 4], work[n + 5]
+    for q in range(lanes):
+        tol2[q] = 0.0
     for i in range(n):
-        lam[i] = math.sqrt(lam[i]) if lam[i] > 0.0 else 0.0
-        total += lam[i]
-    if total <= 1e-12:
-        return 1.0
-    top = 0.0
-    for _ in range(k):  # k largest by repeated selection (k is tiny)
-        best = 0
-        for i in range(1, n):
-            if lam[i] > lam[best]:
-                best = i
-        top += lam[best]
-        lam[best] = -1.0
-    return top / total
+        for q in range(lanes):
+            tol2[q] += abs(d[i, q])
+            e2[i, q] = e[i, q] * e[i, q]
+    for q in range(lanes):
+        tol2[q] = (_EPS * tol2[q]) * (_EPS * tol2[q])
+        e2[n - 1, q] = 0.0
+    for l in range(n - 1):
+        for _ in range(_MAX_SWEEPS):
+            pending = 0
+            for q in range(lanes):
+                pending += 1 if e2[l, q] > tol2[q] else 0
+            if pending == 0:
+                break
+            for q in range(lanes):
+                live = e2[l, q] > tol2[q]
+                el = math.sqrt(e2[l, q] if live else 1.0)
+                t = (d[l + 1, q] - d[l, q]) / (2.0 * el)
+                r = math.sqrt(t * t + 1.0)
+                shift[q] = d[l, q] - el / (t + (r if t >= 0.0 else -r)) if live else d[l, q]
+                g = d[n - 1, q] - shift[q]
+                gamma[q] = g
+                pp[q] = g * g
+                cc[q] = 1.0
+                ss[q] = 0.0
+            for i in range(n - 2, l - 1, -1):
+                for q in range(lanes):
+                    # Every operand is read into a local before the first store: a re-read after a store to d or
+                    # e2 made LLVM assume aliasing, and the whole kernel ran 1.7× slower.
+                    bb = e2[i, q]
+                    p = pp[q]
+                    c_old = cc[q]
+                    g_old = gamma[q]
+                    s_old = ss[q]
+                    alpha = d[i, q]
+                    rr = p + bb
+                    if i < n - 2:  # e2[n - 1] stays 0
+                        e2[i + 1, q] = s_old * rr
+                    inv = 1.0 / (rr if rr != 0.0 else 1.0)
+                    c = p * inv
+                    s = bb * inv
+                    g = c * (alpha - shift[q]) - s * g_old
+                    d[i + 1, q] = g_old + (alpha - g)
+                    pp[q] = (g * g) / c if c != 0.0 else c_old * bb
+                    gamma[q] = g
+                    cc[q] = c
+                    ss[q] = s
+            for q in range(lanes):
+                e2[l, q] = ss[q] * pp[q]
+                d[l, q] = shift[q] + gamma[q]
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _solve_lanes(work, d, e, v, p, scratch, iscratch, out_row, x0, count, k):  # pragma: no cover - compiled
-    """β for the ``count`` ≤ LANES Gram matrices in ``work`` (n, n, LANES), written to out_row[x0 : x0 + count]."""
-    for q in range(count, LANES):  # idle lanes get a copy of lane 0 so that they stay finite
-        for i in range(work.shape[0]):
-            for j in range(work.shape[1]):
-                work[i, j, q] = work[i, j, 0]
-    _tridiagonalize_lanes(work, d, e, v, p, scratch)
-    _tridiagonal_eigenvalues_lanes(d, e, iscratch, scratch[3:])
-    for q in range(count):
-        out_row[x0 + q] = _ratio_from_eigenvalues(d[q], k)
+def _ratio_from_eigenvalues(lam, top, total, out, lanes, k):  # pragma: no cover - compiled
+    """out[q] = (σ_1 + … + σ_k) / Σσ with σ_i = √max(λ_i, 0) from ``lam`` (n, CHUNK); 1 for an all-zero block.
+
+    The k largest σ are kept sorted in ``top`` (k, CHUNK) by a compare-exchange chain, branch-free across lanes.
+    """
+    n = lam.shape[0]
+    for j in range(k):
+        for q in range(lanes):
+            top[j, q] = 0.0
+    for q in range(lanes):
+        total[q] = 0.0
+    for i in range(n):
+        for q in range(lanes):
+            x = math.sqrt(max(lam[i, q], 0.0))
+            total[q] += x
+            for j in range(k):
+                hi = max(top[j, q], x)
+                x = min(top[j, q], x)
+                top[j, q] = hi
+    for q in range(lanes):
+        num = 0.0
+        for j in range(k):
+            num += top[j, q]
+        out[q] = num / total[q] if total[q] > 1e-12 else 1.0
 
 
 @njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
@@ -220,44 +234,23 @@ def _svd_ratio_map(pad, h, w, b, k):  # pragma: no cover - compiled
     """β at every pixel; ``pad`` is the grey image padded so that pixel (y, x) owns block pad[y:y+b, x:x+b]."""
     out = np.empty((h, w), np.float32)
     for y in prange(h):
-        cols = np.ascontiguousarray(pad[y : y + b, :].T)  # (W + b − 1, b): each padded column contiguous
-        gram = np.empty((b, b))
-        work = np.empty((b, b, LANES))
-        d = np.empty((LANES, b))
-        e = np.empty((LANES, b))
-        v = np.empty((b, LANES))
-        p = np.empty((b, LANES))
-        scratch = np.empty((7, LANES))  # rows 0–2: Householder, 3–6: QL
-        iscratch = np.empty((5, LANES), np.int64)
-        row = np.empty(w)
-        lane = 0
-        for x in range(w):
-            if x == 0:  # Gram matrix of the first block; slot of padded column j is j mod b
-                for i in range(b):
-                    for j in range(i, b):
-                        s = 0.0
-                        for r in range(b):
-                            s += cols[i, r] * cols[j, r]
-                        gram[i, j] = s
-                        gram[j, i] = s
-            else:
-                new = x + b - 1  # padded column entering the block; it replaces column x − 1 in slot new mod b
-                slot = new % b
-                for j in range(x, x + b):
-                    s = 0.0
-                    for r in range(b):
-                        s += cols[new, r] * cols[j, r]
-                    gram[slot, j % b] = s
-                    gram[j % b, slot] = s
-            for i in range(b):
-                for j in range(b):
-                    work[i, j, lane] = gram[i, j]
-            lane += 1
-            if lane == LANES or x == w - 1:
-                _solve_lanes(work, d, e, v, p, scratch, iscratch, row, x + 1 - lane, lane, k)
-                lane = 0
-        for x in range(w):
-            out[y, x] = row[x]
+        dots = _column_dots(pad[y : y + b], b)
+        a = np.empty((b, b, CHUNK))
+        d = np.empty((b, CHUNK))
+        e = np.empty((b, CHUNK))
+        v = np.empty((b, CHUNK))
+        p = np.empty((b, CHUNK))
+        work = np.empty((b + 6, CHUNK))
+        top = np.empty((k, CHUNK))
+        beta = np.empty(CHUNK)
+        for x0 in range(0, w, CHUNK):
+            lanes = min(CHUNK, w - x0)
+            _fill_gram(dots, a, x0, lanes)
+            _tridiagonalize(a, d, e, v, p, work, lanes)
+            _tridiagonal_eigenvalues(d, e, work, lanes)
+            _ratio_from_eigenvalues(d, top, work[0], beta, lanes, k)
+            for q in range(lanes):
+                out[y, x0 + q] = beta[q]
     return out
 
 
@@ -285,6 +278,9 @@ def singular_value_ratio(gray: np.ndarray, block: int = BLOCK, k: int = TOP_K) -
     bottom, right = block - 1 - top, block - 1 - left
     # Mirror without repeating the edge pixel (numpy reflects repeatedly when the pad exceeds the image).
     pad = np.pad(np.asarray(gray, np.float64), ((top, bottom), (left, right)), mode="reflect")
+    scale = max(float(pad.max()), -float(pad.min()))
+    if scale > 0.0 and np.isfinite(scale):  # β is scale invariant; unit scale keeps the squared off-diagonals in range
+        pad /= scale
     return _svd_ratio_map(np.ascontiguousarray(pad), h, w, block, k)
 
 
