@@ -7,9 +7,8 @@
   split="test")`` — scenes built only from photos held out of training and validation. DBD under ``--protocol``;
   DME under ``rtf`` with nothing dropped and σ ground truth (MAE in σ px).
 
-Ground truth comes from the :mod:`defocus.data` loaders when they can read these folders, else from a plain reader
-of ``images/`` + ``gt/`` with the polarity stated above (printed on stderr). s/img is the mean wall time of
-``predict`` alone.
+Ground truth comes from the :mod:`defocus.data` loaders, which convert each set's polarity to ours (the loader used
+is printed on stderr). s/img is the mean wall time of ``predict`` alone.
 
     python benchmarks/accuracy.py                                 # every registered method
     python benchmarks/accuracy.py --methods gradient-energy lbp --protocol zhao --out docs/accuracy.md
@@ -27,40 +26,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@dataclass(frozen=True)
-class FolderSample:
-    """A labelled sample read straight from ``images/<name>.*`` and ``gt/<name>.*`` (fallback reader)."""
-
-    name: str
-    image_path: Path
-    target_path: Path
-    polarity: str = "blur"  # DBD GT: 255 = blurred ("blur") or 255 = in focus ("focus"); "radius" for DME
-
-    def image(self) -> np.ndarray:
-        from defocus.io import read_image
-
-        return read_image(self.image_path)
-
-    def blur_mask(self) -> np.ndarray | None:
-        from defocus.io import read_map
-
-        if self.polarity == "radius":
-            return None
-        m = np.clip(read_map(self.target_path), 0, 1)
-        return (1.0 - m if self.polarity == "focus" else m).astype(np.float32)
-
-    def radius(self) -> np.ndarray | None:
-        from defocus.io import read_map
-
-        return read_map(self.target_path) if self.polarity == "radius" else None
-
-    def sigma(self) -> np.ndarray | None:
-        from defocus.units import radius_to_sigma
-
-        r = self.radius()
-        return None if r is None else radius_to_sigma(r)
 
 
 @lru_cache(maxsize=2)
@@ -96,59 +61,40 @@ class RenderedSample:
         return self._render().coc_radius
 
 
-def synth_test(n: int, task: str, size: int = 320, seed: int = 777) -> "FolderDataset":
+def synth_test(n: int, task: str, size: int = 320, seed: int = 777) -> "NamedSamples":
     """The fixed synthetic test set (test-split photos only) as a dataset of ``task``."""
-    return FolderDataset("synth_test", task, [RenderedSample(f"synth_{i:04d}", i, size, seed) for i in range(n)])
+    return NamedSamples("synth_test", task, [RenderedSample(f"synth_{i:04d}", i, size, seed) for i in range(n)])
 
 
-class FolderDataset(list):
-    def __init__(self, name: str, task: str, samples: list[FolderSample]) -> None:
+class NamedSamples(list):
+    """Samples under the name of the table's dataset column (the folder's name for the real sets)."""
+
+    def __init__(self, name: str, task: str, samples: list) -> None:
         super().__init__(samples)
         self.name, self.task = name, task
 
 
-def _pairs(root: Path, polarity: str, keep=lambda name: True) -> FolderDataset:
-    images = {p.stem: p for p in sorted((root / "images").iterdir()) if p.is_file()}
-    gts = {p.stem: p for p in sorted((root / "gt").iterdir()) if p.is_file() and p.suffix != ".mat"}
-    if polarity == "radius":  # RTF: image_01.png <-> map_01.npy
-        by_number = {s.split("_")[-1]: p for s, p in gts.items()}
-        samples = [FolderSample(s, p, by_number[s.split("_")[-1]], polarity) for s, p in images.items()
-                   if s.split("_")[-1] in by_number]
-    else:
-        samples = [FolderSample(s, p, gts[s], polarity) for s, p in images.items() if s in gts and keep(s)]
-    return FolderDataset(root.name, "dme" if polarity == "radius" else "dbd", samples)
+def _open(kind: str, root: Path, keep=lambda name: True, **options) -> tuple[NamedSamples, str]:
+    """The samples of ``root`` read by the :mod:`defocus.data` loader ``kind``; returns (dataset, source text)."""
+    from defocus.data import open_dataset
+
+    ds = open_dataset(kind, root, **options)
+    samples = [s for s in ds if keep(str(s.name))]
+    if not samples:
+        raise SystemExit(f"{root}: the '{kind}' loader found no samples")
+    return NamedSamples(root.name, ds.task, samples), f"defocus.data '{kind}' loader ({ds.name})"
 
 
-def _open(kind: str, root: Path, fallback_polarity: str, keep=lambda name: True, **options):
-    """A defocus.data loader if it reads this folder, else the plain reader; returns (dataset, source text).
-
-    The dataset is labelled with the folder's name either way, so rows match the folders of shared/data/real.
-    """
-    try:
-        from defocus.data import open_dataset
-
-        ds = open_dataset(kind, root, **options)
-        samples = [s for s in ds if keep(str(s.name))]
-        if samples:
-            out = FolderDataset(root.name, getattr(ds, "task", "dbd"), samples)
-            return out, f"defocus.data '{kind}' loader ({getattr(ds, 'name', '')})"
-    except Exception as exc:  # loader missing or not made for this layout: use the plain reader
-        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        return _pairs(root, fallback_polarity, keep), f"plain reader ({reason})"
-    return _pairs(root, fallback_polarity, keep), "plain reader (loader found no samples)"
-
-
-def datasets(shared: Path, task: str, synth: int = 0) -> list[tuple[FolderDataset, str]]:
+def datasets(shared: Path, task: str, synth: int = 0) -> list[tuple[NamedSamples, str]]:
     real = shared / "data" / "real"
     out = []
     if task in ("dbd", "all"):
-        out.append(_open("cuhk", real / "cuhk_samples", "blur", keep=lambda n: n.startswith("out_of_focus"),
-                         subset="defocus"))
-        out.append(_open("cuhk", real / "cuhk_te1_320", "focus"))  # recognised as the 320 px CUHK-TE-1
+        out.append(_open("cuhk", real / "cuhk_samples", keep=lambda n: n.startswith("out_of_focus"), subset="defocus"))
+        out.append(_open("cuhk", real / "cuhk_te1_320"))  # recognised as the 320 px CUHK-TE-1
         if synth > 0:
             out.append((synth_test(synth, "dbd"), "defocus.synth test split, seed 777"))
     if task in ("dme", "all"):
-        out.append(_open("rtf", real / "rtf_sample", "radius"))
+        out.append(_open("rtf", real / "rtf_sample"))
         if synth > 0:
             out.append((synth_test(synth, "dme"), "defocus.synth test split, seed 777"))
     return out
