@@ -8,7 +8,7 @@ import torch
 from defocus.nets.models import build_model
 from defocus.nets.r2mrf import R2MRF
 
-from conftest import fit_summed_cross_entropy
+from conftest import SHARED, fit_summed_cross_entropy
 
 torch.set_num_threads(2)
 
@@ -45,3 +45,24 @@ def test_build_from_arch_and_train_a_few_steps():
     assert min(losses[-5:]) < 0.6 * losses[0]
     with pytest.raises(ValueError):
         R2MRF(backbone="mobilenetv2", steps=0)
+
+
+@pytest.mark.skipif(not (SHARED / "data" / "photos").is_dir(), reason="shared/ data (synthetic sources) not present")
+def test_train_log_has_a_column_per_side_output(tmp_path):
+    import csv
+
+    from defocus.train.config import from_dict
+    from defocus.train.trainer import train
+
+    cfg = {"base": "tiny", "model": {"arch": "r2mrf", "backbone": "mobilenetv2", "width": 8, "steps": 2},
+           "steps": 4, "log_every": 1, "checkpoint_every": 2, "val_every": 0, "val_synth": 0,
+           "synth": {"length": 4, "size": 64}}
+    out = tmp_path / "run"
+    train(from_dict(cfg), out, progress=False, stop_after=2)
+    train(from_dict(cfg), out, resume=True, progress=False)
+    with open(out / "train_log.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    sides = [f"side{k}" for k in range(1, 11)]  # 5 branches × 2 steps
+    assert list(rows[0])[:3] == ["step", "loss", "fused"] and all(s in rows[0] for s in sides)
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+    assert all(float(r["side10"]) > 0 for r in rows)  # the resumed rows fill the same columns

@@ -34,8 +34,7 @@ from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .losses import deep_supervision_loss
 
-TRAIN_FIELDS = ["step", "loss", "fused", "side1", "side2", "side3", "side4", "distill_defocus", "distill_depth", "beta",
-                "depth", "lr", "seconds", "samples_per_s"]
+TRAIN_FIELDS = ["step", "loss", "lr", "seconds", "samples_per_s"]  # + every loss term the run reports, after "loss"
 VAL_FIELDS = ["step", "set", "n", "mae", "fbeta", "iou", "metrics"]
 
 
@@ -48,7 +47,11 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def _append_csv(path: Path, fields: list[str], row: dict) -> None:
+    """Append ``row``; a new file gets the header ``fields``, an existing one keeps its own (a resumed run)."""
     new = not path.exists()
+    if not new:
+        with open(path, newline="") as f:
+            fields = next(csv.reader(f), None) or fields
     with open(path, "a", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         if new:
@@ -301,7 +304,9 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
                     now = time.perf_counter()
                     rate = (step - last_log_step) * cfg.batch_size * dist.world / max(now - last_log_t, 1e-9)
                     last_log_t, last_log_step = now, step
-                    _append_csv(out / "train_log.csv", TRAIN_FIELDS,
+                    # One column per loss term: R²MRF has 30 side outputs, DeFusionNet 18, light-dffnet 4.
+                    fields = [*TRAIN_FIELDS[:2], *parts, *TRAIN_FIELDS[2:]]
+                    _append_csv(out / "train_log.csv", fields,
                                 {"step": step, "loss": f"{loss_value:.5f}",
                                  **{k: f"{v:.5f}" for k, v in parts.items()},
                                  "lr": f"{cfg.lr * factor:.3e}", "seconds": f"{elapsed_before + now - t0:.1f}",
