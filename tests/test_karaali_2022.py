@@ -142,3 +142,27 @@ def test_sha256_mismatch_raises(tmp_path, monkeypatch):
         defocus.load("karaali-2022")
     with pytest.raises(WeightsError):
         k22.load_bnet(tmp_path / "missing.safetensors")
+
+
+def test_patch_trainer_logs_and_resumes_without_duplicate_rows(tmp_path):
+    import csv
+
+    from defocus.train.benet import fit
+    from defocus.train.checkpoint import save_checkpoint
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (64, 8, 8, 3), dtype=np.uint8)
+    y = (x.mean(axis=(1, 2, 3)) > 127).astype(np.int64)  # a learnable two-class label
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 2))
+    kw = {"out": tmp_path, "steps": 100, "minutes": 5.0, "batch": 16, "lr": 1e-2, "seed": 0, "log_name": "toy",
+          "log": lambda *_: None}
+    first = fit(model, model.parameters(), x, y, **kw)
+    assert first["steps"] == 100
+    # A run that died after step 100 but whose last checkpoint is step 50: the resumed run logs step 100 again.
+    save_checkpoint(tmp_path / "checkpoints_toy", 50, model, torch.optim.Adam(model.parameters()),
+                    {"step": 50, "seconds": 1.0}, keep=1)
+    fit(model, model.parameters(), x, y, resume=True, **kw)
+    with open(tmp_path / "toy_log.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [50, 100]
+    assert set(rows[0]) == {"step", "seconds", "lr", "loss"}

@@ -7,8 +7,8 @@ not in the E-Net file, which names the B-Net file it was trained on by sha256). 
 random flip/transpose of each patch (blur and edge type do not depend on orientation).
 
 The main DBD trainer (:mod:`.trainer`) is built around dense-map models, crops and DBD validation, so this loop is
-separate and small; it reuses that package's crash-safe checkpoints (:mod:`.checkpoint`) for resuming and
-:func:`defocus.io.atomic_write` for the final files.
+separate and small; it reuses that package's crash-safe checkpoints (:mod:`.checkpoint`) and CSV logs
+(:mod:`.csvlog`) for resuming, and :func:`defocus.io.atomic_write` for the final files.
 
 Usage::
 
@@ -18,7 +18,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from ..io import atomic_write
 from ..nets.benet import BNet, ENet, N_LEVELS
 from .benet_data import build, default_cache
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .csvlog import append_csv, truncate_csv
 
 #: Default patch counts and seeds of the caches (train / validation photos are disjoint by file hash).
 DATA = {
@@ -89,9 +89,10 @@ def fit(model: torch.nn.Module, params, x: np.ndarray, y: np.ndarray, *, out: Pa
         state = load_checkpoint(ck, model, opt)
         step, spent = int(state["step"]), float(state["seconds"])
         log(f"{log_name}: resumed at step {step}")
+    log_path = out / f"{log_name}_log.csv"
+    truncate_csv(log_path, step)  # rows written after the checkpoint are logged again by this run
     rng = np.random.default_rng(seed + step)
     t0, last_ck, run_loss = time.time() - spent, time.time(), None
-    log_path = out / f"{log_name}_log.csv"
     while True:
         elapsed = time.time() - t0
         progress = max(step / steps, elapsed / (60.0 * minutes))
@@ -113,12 +114,7 @@ def fit(model: torch.nn.Module, params, x: np.ndarray, y: np.ndarray, *, out: Pa
         if step % 50 == 0:
             row = {"step": step, "seconds": round(time.time() - t0, 1), "lr": opt.param_groups[0]["lr"],
                    "loss": round(run_loss, 4)}
-            new = not log_path.exists()
-            with open(log_path, "a", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=list(row))
-                if new:
-                    w.writeheader()
-                w.writerow(row)
+            append_csv(log_path, list(row), row)
             log(f"{log_name}: step {step} {row['seconds']:.0f} s lr {row['lr']:.0e} loss {run_loss:.3f}")
         if time.time() - last_ck > 180:
             save_checkpoint(ck_dir, step, model, opt, {"step": step, "seconds": time.time() - t0}, keep=1)

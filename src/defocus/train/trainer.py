@@ -15,8 +15,6 @@ trains on its own slice of every step's samples (DistributedDataParallel) and ra
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
@@ -29,9 +27,9 @@ import numpy as np
 import torch
 
 from ..errors import DefocusError
-from ..io import atomic_write
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
+from .csvlog import append_csv, truncate_csv
 from .losses import deep_supervision_loss
 
 TRAIN_FIELDS = ["step", "loss", "lr", "seconds", "samples_per_s"]  # + every loss term the run reports, after "loss"
@@ -44,36 +42,6 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
         return (step + 1) / cfg.warmup_steps
     t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
     return max(0.0, 1.0 - t) ** cfg.poly_power
-
-
-def _append_csv(path: Path, fields: list[str], row: dict) -> None:
-    """Append ``row``; a new file gets the header ``fields``, an existing one keeps its own (a resumed run)."""
-    new = not path.exists()
-    if not new:
-        with open(path, newline="") as f:
-            fields = next(csv.reader(f), None) or fields
-    with open(path, "a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        if new:
-            w.writeheader()
-        w.writerow(row)
-        f.flush()
-
-
-def _truncate_csv(path: Path, step: int) -> None:
-    """Drop rows logged after ``step`` (by a run that died before its next checkpoint)."""
-    if not path.exists():
-        return
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-        fields = list(rows[0].keys()) if rows else None
-    if fields is None:
-        return
-    text = io.StringIO(newline="")
-    w = csv.DictWriter(text, fieldnames=fields)
-    w.writeheader()
-    w.writerows(r for r in rows if int(r["step"]) <= step)
-    atomic_write(path, lambda f: f.write(text.getvalue().encode()), force=True)
 
 
 class _Dist:
@@ -215,8 +183,8 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
         if state.get("scaler") and use_amp:
             scaler.load_state_dict(state["scaler"])
         if dist.main:
-            _truncate_csv(out / "train_log.csv", step)
-            _truncate_csv(out / "val_log.csv", step)
+            truncate_csv(out / "train_log.csv", step)
+            truncate_csv(out / "val_log.csv", step)
             print(f"defocus train: resuming {ckpt} at step {step}", file=sys.stderr)
     core = model
     if dist.world > 1:
@@ -247,7 +215,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
 
         results = validate(core, val_sets, cfg.val_size, dev) if val_sets else {}
         for name, r in results.items():
-            _append_csv(out / "val_log.csv", VAL_FIELDS, {"step": at, "set": name, **r})
+            append_csv(out / "val_log.csv", VAL_FIELDS, {"step": at, "set": name, **r})
         return results
 
     def checkpoint(at: int, seconds: float) -> None:
@@ -306,7 +274,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
                     last_log_t, last_log_step = now, step
                     # One column per loss term: R²MRF has 30 side outputs, DeFusionNet 18, light-dffnet 4.
                     fields = [*TRAIN_FIELDS[:2], *parts, *TRAIN_FIELDS[2:]]
-                    _append_csv(out / "train_log.csv", fields,
+                    append_csv(out / "train_log.csv", fields,
                                 {"step": step, "loss": f"{loss_value:.5f}",
                                  **{k: f"{v:.5f}" for k, v in parts.items()},
                                  "lr": f"{cfg.lr * factor:.3e}", "seconds": f"{elapsed_before + now - t0:.1f}",
