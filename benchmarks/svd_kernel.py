@@ -57,7 +57,7 @@ def _time_tridiagonalize(grams, d_all, e_all):
     a = np.empty((b, b, CHUNK))
     v = np.empty((b, CHUNK))
     p = np.empty((b, CHUNK))
-    work = np.empty((b + 6, CHUNK))
+    work = np.empty((b + 7, CHUNK))
     for t in range(grams.shape[0]):
         a[:] = grams[t]
         svd._tridiagonalize(a, d_all[t], e_all[t], v, p, work, CHUNK)
@@ -66,9 +66,10 @@ def _time_tridiagonalize(grams, d_all, e_all):
 @njit(cache=False)
 def _time_eigenvalues(d_all, e_all):
     b = d_all.shape[1]
-    work = np.empty((b + 6, CHUNK))
+    work = np.empty((b + 7, CHUNK))
+    copies = np.empty((2, b, CHUNK))
     for t in range(d_all.shape[0]):
-        svd._tridiagonal_eigenvalues(d_all[t], e_all[t], work, CHUNK)
+        svd._tridiagonal_eigenvalues(d_all[t], e_all[t], work, copies, CHUNK)
 
 
 @njit(cache=False)

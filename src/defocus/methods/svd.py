@@ -18,8 +18,11 @@ count, so LLVM vectorises it (a compile-time count of 4 was fully unrolled inste
    columns x + i and x + j over the block's rows, so one table of dot products per image row fills every block.
 2. Householder reduction to tridiagonal form, all lanes in step.
 3. Eigenvalues of the tridiagonals by the root-free QL iteration of Pal, Walker and Kahan (no square root in the
-   inner loop; the one Wilkinson shift per sweep needs two), all lanes sweeping the same rows; a lane whose leading
-   off-diagonal has already converged is swept with its own eigenvalue as shift, which leaves it unchanged.
+   inner loop; the one Wilkinson shift per sweep needs two), all lanes stepping through the same rows, each lane
+   working only on its own unreduced block.
+
+No fast-math: the kernel relies on IEEE behaviour at zeros and tiny values (rank-deficient blocks are common), and
+with fast-math one compilation of it returned NaN for such blocks.
 """
 
 from __future__ import annotations
@@ -35,12 +38,12 @@ from ..registry import Method
 BLOCK = 20  # block side in px (the port's win_size 10 → 20×20 blocks)
 TOP_K = 3  # number of leading singular values in the numerator
 
-CHUNK = 64  # pixels of a row solved together; 16 and 32 were slower (fewer independent chains to overlap)
+CHUNK = 64  # pixels of a row solved together; 16 and 32 were slower
 _EPS = 2.0**-52  # float64 unit roundoff
 _MAX_SWEEPS = 40  # QL sweeps allowed per eigenvalue (2–4 are typical)
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _column_dots(rows, lags):  # pragma: no cover - compiled
     """dots[δ, c] = Σ_r rows[r, c]·rows[r, c + δ] for δ < ``lags``: the dot products of columns δ apart (0 past the
     right edge)."""
@@ -53,7 +56,7 @@ def _column_dots(rows, lags):  # pragma: no cover - compiled
     return dots
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _fill_gram(dots, a, x0, lanes):  # pragma: no cover - compiled
     """Lower triangles of the Gram matrices of the blocks at columns x0 … x0 + lanes − 1 into ``a`` (n, n, CHUNK).
 
@@ -66,7 +69,7 @@ def _fill_gram(dots, a, x0, lanes):  # pragma: no cover - compiled
                 a[i, j, q] = dots[i - j, x0 + j + q]
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _tridiagonalize(a, d, e, v, p, work, lanes):  # pragma: no cover - compiled
     """Householder reduction of ``lanes`` symmetric matrices (lower triangles of ``a`` (n, n, CHUNK)) to tridiagonal
     form: diagonal ``d`` (n, CHUNK), off-diagonal ``e`` (n, CHUNK) with ``e[i]`` coupling ``d[i]`` and ``d[i + 1]``.
@@ -74,22 +77,25 @@ def _tridiagonalize(a, d, e, v, p, work, lanes):  # pragma: no cover - compiled
     ``a`` is destroyed; ``v``, ``p`` (n, CHUNK) and ``work`` (≥ 3, CHUNK) are scratch.
     """
     n = a.shape[0]
-    norm2, beta, kk = work[0], work[1], work[2]
+    tail2, beta, kk = work[0], work[1], work[2]
     for k in range(n - 2):
         for q in range(lanes):
-            norm2[q] = 0.0
+            tail2[q] = 0.0
             kk[q] = 0.0
-        for i in range(k + 1, n):
+        for i in range(k + 2, n):
             for q in range(lanes):
-                norm2[q] += a[i, k, q] * a[i, k, q]
+                tail2[q] += a[i, k, q] * a[i, k, q]
         for q in range(lanes):
             x0 = a[k + 1, k, q]
             d[k, q] = a[k, k, q]
-            norm = math.sqrt(norm2[q])
+            norm2 = x0 * x0 + tail2[q]
+            norm = math.sqrt(norm2)
             alpha = -norm if x0 >= 0.0 else norm
-            # A column that is already reduced gets the identity (β = 0) instead of a branch, keeping lanes in step.
-            reduced = norm2[q] - x0 * x0 <= 1e-300
-            beta[q] = 0.0 if reduced else 2.0 / (norm2[q] - 2.0 * alpha * x0 + alpha * alpha)
+            # A column already reduced (nothing below the subdiagonal) gets the identity (β = 0) instead of a branch,
+            # keeping lanes in step. The test is on the tail itself: norm² − x0² cancels to 0 for a tail below
+            # ε·x0 and dropped it (an eigenvalue error of 1e-10·‖G‖ on a block with a near-black part).
+            reduced = tail2[q] <= 1e-300
+            beta[q] = 0.0 if reduced else 2.0 / (norm2 - 2.0 * alpha * x0 + alpha * alpha)
             e[k, q] = x0 if reduced else alpha
             v[k + 1, q] = x0 - (0.0 if reduced else alpha)
         for i in range(k + 2, n):
@@ -133,21 +139,26 @@ def _tridiagonalize(a, d, e, v, p, work, lanes):  # pragma: no cover - compiled
         e[n - 1, q] = 0.0
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
-def _tridiagonal_eigenvalues(d, e, work, lanes):  # pragma: no cover - compiled
+@njit(cache=True, error_model="numpy")
+def _tridiagonal_eigenvalues(d, e, work, copies, lanes):  # pragma: no cover - compiled
     """Eigenvalues of ``lanes`` symmetric positive semi-definite tridiagonals (d, e) into ``d``; ``e`` is destroyed.
 
     Root-free QL (Pal–Walker–Kahan; Parlett, "The Symmetric Eigenvalue Problem", ch. 8; LAPACK's dsterf uses it) on
-    the squared off-diagonal, with Wilkinson shifts. Every lane sweeps rows l … n − 1 together, so no lane needs a
-    mask inside the sweep: a sweep is an orthogonal similarity whatever the shift, a lane that has split further down
-    is simply swept through, and a lane whose e[l] has already converged is swept with shift d[l], which keeps d[l]
-    (to rounding) and e[l] negligible.
+    the squared off-diagonal, with Wilkinson shifts. Each lane runs the textbook iteration on its own unreduced block
+    l … m (m: its first negligible off-diagonal at or below l), but all lanes step through the same rows together:
+    the sweep runs from the largest m of the lanes up to l, and at the rows i ≥ m of a lane the lane reads a zero
+    coupling and writes nothing back. A zero coupling restarts the recurrence exactly (c² = 1, s² = 0, γ = d[i] − σ),
+    so the lane's own sweep begins at its m with the textbook start, without a mask on the recurrence; a lane that
+    has converged at l (m = l) is left unchanged. (Sweeping such rows with another lane's shift instead — a
+    similarity in exact arithmetic — lost up to 3e-4·‖T‖ in float64 on rank-deficient blocks.)
     e[l] counts as converged when e[l] ≤ ε·trace(T): the eigenvalues are only accurate to ε‖T‖ after the Householder
-    reduction anyway, and trace(T) ≥ ‖T‖ for a positive semi-definite T. ``work`` (n + 6, CHUNK) is scratch.
+    reduction anyway, and trace(T) ≥ ‖T‖ for a positive semi-definite T. ``work`` (n + 7, CHUNK) and ``copies``
+    (2, n, CHUNK) are scratch.
     """
     n = d.shape[0]
-    e2 = work[0:n]
-    tol2, shift, gamma, pp, cc, ss = work[n], work[n + 1], work[n + 2], work[n + 3], work[n + 4], work[n + 5]
+    e2, d_before, e2_before = work[0:n], copies[0], copies[1]
+    tol2, split, shift, gamma = work[n], work[n + 1], work[n + 2], work[n + 3]
+    pp, cc, ss = work[n + 4], work[n + 5], work[n + 6]
     for q in range(lanes):
         tol2[q] = 0.0
     for i in range(n):
@@ -159,50 +170,69 @@ def _tridiagonal_eigenvalues(d, e, work, lanes):  # pragma: no cover - compiled
         e2[n - 1, q] = 0.0
     for l in range(n - 1):
         for _ in range(_MAX_SWEEPS):
-            pending = 0
+            # Branch-free scans and updates: a store that keeps the old value in some lanes compiles to a masked
+            # store.
             for q in range(lanes):
-                pending += 1 if e2[l, q] > tol2[q] else 0
-            if pending == 0:
+                split[q] = n - 1.0
+            for m in range(l, n - 1):
+                for q in range(lanes):
+                    split[q] = min(split[q], m if e2[m, q] <= tol2[q] else n - 1.0)
+            top = l
+            for q in range(lanes):
+                top = max(top, int(split[q]))
+            if top == l:  # every lane has converged at l
                 break
             for q in range(lanes):
-                live = e2[l, q] > tol2[q]
+                live = split[q] > l
                 el = math.sqrt(e2[l, q] if live else 1.0)
                 t = (d[l + 1, q] - d[l, q]) / (2.0 * el)
                 r = math.sqrt(t * t + 1.0)
                 shift[q] = d[l, q] - el / (t + (r if t >= 0.0 else -r)) if live else d[l, q]
-                g = d[n - 1, q] - shift[q]
+                g = d[top, q] - shift[q]
                 gamma[q] = g
                 pp[q] = g * g
                 cc[q] = 1.0
                 ss[q] = 0.0
-            for i in range(n - 2, l - 1, -1):
+            # The rows a lane keeps are read back from a copy, for the same reason.
+            for i in range(l, top + 1):
                 for q in range(lanes):
-                    # Every operand is read into a local before the first store: a re-read after a store to d or
-                    # e2 made LLVM assume aliasing, and the whole kernel ran 1.7× slower.
-                    bb = e2[i, q]
+                    d_before[i, q] = d[i, q]
+                    e2_before[i, q] = e2[i, q]
+            for i in range(top - 1, l - 1, -1):
+                for q in range(lanes):
+                    # Every operand is read into a local before the first store, so that LLVM need not assume
+                    # that the stores alias later reads (which cost it the vectorisation of this loop).
+                    below = i >= split[q]
+                    bb = 0.0 if below else e2_before[i, q]
                     p = pp[q]
                     c_old = cc[q]
                     g_old = gamma[q]
                     s_old = ss[q]
-                    alpha = d[i, q]
+                    alpha = d_before[i, q]
+                    e_next = e2_before[i + 1, q]
+                    d_next = d_before[i + 1, q]
                     rr = p + bb
-                    if i < n - 2:  # e2[n - 1] stays 0
-                        e2[i + 1, q] = s_old * rr
-                    inv = 1.0 / (rr if rr != 0.0 else 1.0)
-                    c = p * inv
+                    # rr = 0 (no bulge, no coupling): the identity rotation c² = 1, s² = 0. No division can see a
+                    # zero.
+                    coupled = rr != 0.0
+                    inv = 1.0 / (rr if coupled else 1.0)
+                    c = p * inv if coupled else 1.0
                     s = bb * inv
                     g = c * (alpha - shift[q]) - s * g_old
-                    d[i + 1, q] = g_old + (alpha - g)
-                    pp[q] = (g * g) / c if c != 0.0 else c_old * bb
+                    if i < top - 1:
+                        e2[i + 1, q] = e_next if below else s_old * rr
+                    d[i + 1, q] = d_next if below else g_old + (alpha - g)
+                    pp[q] = (g * g) / (c if c != 0.0 else 1.0) if c != 0.0 else c_old * bb
                     gamma[q] = g
                     cc[q] = c
                     ss[q] = s
             for q in range(lanes):
-                e2[l, q] = ss[q] * pp[q]
-                d[l, q] = shift[q] + gamma[q]
+                live = split[q] > l
+                e2[l, q] = ss[q] * pp[q] if live else e2_before[l, q]
+                d[l, q] = shift[q] + gamma[q] if live else d_before[l, q]
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _ratio_from_eigenvalues(lam, top, total, out, lanes, k):  # pragma: no cover - compiled
     """out[q] = (σ_1 + … + σ_k) / Σσ with σ_i = √max(λ_i, 0) from ``lam`` (n, CHUNK); 1 for an all-zero block.
 
@@ -229,7 +259,7 @@ def _ratio_from_eigenvalues(lam, top, total, out, lanes, k):  # pragma: no cover
         out[q] = num / total[q] if total[q] > 1e-12 else 1.0
 
 
-@njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
+@njit(cache=True, parallel=True, error_model="numpy")
 def _svd_ratio_map(pad, h, w, b, k):  # pragma: no cover - compiled
     """β at every pixel; ``pad`` is the grey image padded so that pixel (y, x) owns block pad[y:y+b, x:x+b]."""
     out = np.empty((h, w), np.float32)
@@ -240,14 +270,15 @@ def _svd_ratio_map(pad, h, w, b, k):  # pragma: no cover - compiled
         e = np.empty((b, CHUNK))
         v = np.empty((b, CHUNK))
         p = np.empty((b, CHUNK))
-        work = np.empty((b + 6, CHUNK))
+        work = np.empty((b + 7, CHUNK))
+        copies = np.empty((2, b, CHUNK))
         top = np.empty((k, CHUNK))
         beta = np.empty(CHUNK)
         for x0 in range(0, w, CHUNK):
             lanes = min(CHUNK, w - x0)
             _fill_gram(dots, a, x0, lanes)
             _tridiagonalize(a, d, e, v, p, work, lanes)
-            _tridiagonal_eigenvalues(d, e, work, lanes)
+            _tridiagonal_eigenvalues(d, e, work, copies, lanes)
             _ratio_from_eigenvalues(d, top, work[0], beta, lanes, k)
             for q in range(lanes):
                 out[y, x0 + q] = beta[q]
