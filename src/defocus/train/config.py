@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from ..errors import DefocusError
+from ..methods.networks import DFFNetDetector
 
 
 @dataclass
@@ -320,8 +321,8 @@ RECIPES: dict[str, TrainConfig] = {
     # β of Eq. 9. No depth teacher: no depth model can be had here (add "distill": {"depth_teacher": "midas_v21….pt"}).
     "ddffnet-stage2-mobilenetv2-cpu": replace(
         _DFFNET_MOBILENETV2_CPU, name="ddffnet-stage2-mobilenetv2-cpu", steps=700,
-        distill=Distill(defocus_teacher="bundled:dffnet_mobilenetv2_synth.safetensors",
-                        defocus_teacher_sha256="8a3bb477825398c0e4efe913f5226a655c892fe70b754ea8774eab8f715ded0e")),
+        distill=Distill(defocus_teacher=f"bundled:{DFFNetDetector.weights_file}",
+                        defocus_teacher_sha256=DFFNetDetector.weights_sha256)),
     # DFFNet as published (stage 1, for a GPU): ResNeSt-101 (a file the user supplies), Adam 1e-4, poly 0.9, batch 6,
     # 320 px, λ = 0.5, element-wise gradient clamp in the release (norm clipping here); 75 epochs of CUHK-TR-1
     # (604 images) ≈ 7.5k steps — add `--real cuhk:/path/to/CUHK` to train on the paper's data.
