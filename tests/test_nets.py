@@ -327,7 +327,7 @@ def test_model_file_round_trip_and_checksum(tmp_path):
 
 
 def test_guided_upsample_in_stripes_equals_whole_image():
-    from defocus.methods.networks import guided_upsample
+    from defocus.filters.guided import guided_upsample
 
     rng = np.random.default_rng(0)
     image = rng.random((130, 90, 3)).astype(np.float32)

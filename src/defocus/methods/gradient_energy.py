@@ -12,6 +12,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..filters.guided import box_mean as _box_mean
+from ..filters.guided import guided_filter
 from ..registry import Method
 
 
@@ -23,31 +25,6 @@ def _gradient_energy(gray: np.ndarray) -> np.ndarray:
     gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
     return gx * gx + gy * gy
-
-
-def _box_mean(a: np.ndarray, size: int) -> np.ndarray:
-    return cv2.boxFilter(a, -1, (size, size), borderType=cv2.BORDER_REFLECT)
-
-
-def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """He et al. 2010 guided filter with a grey guide: edge-preserving smoothing of ``src`` along ``guide``.
-
-    Parameters
-    ----------
-    guide, src : ndarray of shape (H, W), float32
-    radius : int
-        Window radius in pixels.
-    eps : float
-        Regularisation (in squared guide units); larger smooths across weaker edges.
-    """
-    size = 2 * radius + 1
-    mean_i = _box_mean(guide, size)
-    mean_p = _box_mean(src, size)
-    cov_ip = _box_mean(guide * src, size) - mean_i * mean_p
-    var_i = _box_mean(guide * guide, size) - mean_i * mean_i
-    a = cov_ip / (var_i + eps)
-    b = mean_p - a * mean_i
-    return _box_mean(a, size) * guide + _box_mean(b, size)
 
 
 class GradientEnergy(Method):

@@ -19,43 +19,6 @@ import cv2
 import numpy as np
 
 from ..registry import Method
-from .gradient_energy import guided_filter
-
-
-def guided_upsample(prob: np.ndarray, image: np.ndarray, radius: int, eps: float, stripe: int = 1024) -> np.ndarray:
-    """Upsample a low-resolution map to an image's size, then snap it to the image's edges with a guided filter.
-
-    Parameters
-    ----------
-    prob : ndarray (h, w) float32 in [0, 1]
-        Low-resolution map.
-    image : ndarray (H, W, 3) float32 RGB in [0, 1]
-        Full-resolution guide (its grey version is used).
-    radius : int
-        Guided-filter window radius in full-resolution px.
-    eps : float
-        Guided-filter regularisation (squared grey levels): edges weaker than ~sqrt(eps) are smoothed over.
-    stripe : int
-        Rows filtered at a time; each stripe is padded by 2·radius + 1 rows of context, so the result equals a
-        whole-image filter.
-
-    Returns
-    -------
-    ndarray (H, W) float32 in [0, 1]
-    """
-    h, w = image.shape[:2]
-    gray = cv2.cvtColor(np.ascontiguousarray(image, dtype=np.float32), cv2.COLOR_RGB2GRAY)
-    up = cv2.resize(prob.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-    if radius <= 0:
-        return np.clip(up, 0.0, 1.0)
-    out = np.empty((h, w), np.float32)
-    margin = 2 * radius + 1  # the filter box-averages twice, so a pixel depends on rows within 2·radius
-    for y0 in range(0, h, stripe):
-        y1 = min(h, y0 + stripe)
-        a, b = max(0, y0 - margin), min(h, y1 + margin)
-        res = guided_filter(gray[a:b], up[a:b], radius, eps)
-        out[y0:y1] = res[y0 - a : y1 - a]
-    return np.clip(out, 0.0, 1.0, out=out)
 
 
 class NetworkDetector(Method):
@@ -116,11 +79,10 @@ class NetworkDetector(Method):
         return working_size_probability(self.model, image, self.working_size, self.device, channels_last=True)
 
     def predict(self, image: np.ndarray) -> np.ndarray:
-        prob = self.predict_working(image)
-        h, w = image.shape[:2]
-        scale = max(h, w) / self.working_size
-        radius = int(round(self.radius_scale * scale)) if self.refine else 0
-        return guided_upsample(prob, image, radius, self.eps)
+        from ..nets.predict import predict_blur
+
+        return predict_blur(self.model, image, working_size=self.working_size, device=self.device,
+                            refine=self.refine, radius_scale=self.radius_scale, eps=self.eps, channels_last=True)
 
 
 class LightDFFNetDetector(NetworkDetector):
