@@ -189,8 +189,6 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     from .io import read_image, write_defocus_png, write_npy
     from .units import convert
 
-    if args.method is None:
-        raise UsageError("no defocus-map method is registered yet")
     method = _load_method(args.method, "dme", args.device)
     out = Path(args.output)
     unit_label = "px sigma" if args.units == "sigma" else "px radius"

@@ -373,8 +373,8 @@ class StagedFiles:
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
     >>> with StagedFiles() as staged:
-    ...     staged.write(d / "a.txt", lambda f: f.write(b"a"))
-    ...     staged.write(d / "b.txt", lambda f: f.write(b"b"))
+    ...     _ = staged.write(d / "a.txt", lambda f: f.write(b"a"))
+    ...     _ = staged.write(d / "b.txt", lambda f: f.write(b"b"))
     >>> sorted(p.name for p in d.iterdir())
     ['a.txt', 'b.txt']
 

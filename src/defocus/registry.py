@@ -107,7 +107,10 @@ def as_photo(image: Any) -> np.ndarray:
     if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.shape[0] < 1 or arr.shape[1] < 1:
         raise ValueError(f"expected an H×W×3 RGB image, got shape {arr.shape}")
     arr = np.asarray(arr[..., :3], dtype=np.float32)
-    if not np.isfinite(arr).all():
+    lo, hi = float(arr.min()), float(arr.max())  # NaN propagates into both
+    if 0.0 <= lo and hi <= 1.0 and arr.flags.c_contiguous:
+        return arr  # the common case: no copy
+    if not (np.isfinite(lo) and np.isfinite(hi)):
         import warnings
 
         warnings.warn(f"{np.count_nonzero(~np.isfinite(arr))} non-finite pixel value(s) replaced before prediction",
