@@ -47,10 +47,9 @@ def shared_root(shared: str | os.PathLike | None = None) -> Path:
     DefocusError
         If the folder or its ``data/`` subfolder does not exist.
     """
-    if shared is None:
-        env = os.environ.get("DEFOCUS_SHARED")
-        shared = env if env else Path(__file__).resolve().parents[4] / "shared"
-    root = Path(shared).expanduser()
+    from ..paths import shared_dir
+
+    root = Path(shared).expanduser() if shared is not None else shared_dir()
     if not (root / "data").is_dir():
         raise DefocusError(
             f"{root}: no shared data folder (expected {root / 'data'}); set DEFOCUS_SHARED to the folder that holds "
