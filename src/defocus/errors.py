@@ -14,6 +14,10 @@ class UsageError(DefocusError):
     was run. The CLI exits with code 2."""
 
 
+class InputArrayError(DefocusError, ValueError):
+    """An array handed to a method's ``predict`` is not an H×W×3 (or H×W) image."""
+
+
 class ImageReadError(DefocusError):
     """An input file is missing, empty, truncated, not an image, or too large to decode safely."""
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import UnknownMethodError
+from .errors import InputArrayError, UnknownMethodError
 
 # name -> "module:Class". Add one line per method.
 METHODS: dict[str, str] = {
@@ -105,7 +105,7 @@ def as_photo(image: Any) -> np.ndarray:
     if arr.ndim == 2:
         arr = np.repeat(arr[..., None], 3, axis=2)
     if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise ValueError(f"expected an H×W×3 RGB image, got shape {arr.shape}")
+        raise InputArrayError(f"expected an H×W×3 RGB image, got an array of shape {arr.shape}")
     arr = np.asarray(arr[..., :3], dtype=np.float32)
     lo, hi = float(arr.min()), float(arr.max())  # NaN propagates into both
     if 0.0 <= lo and hi <= 1.0 and arr.flags.c_contiguous:
