@@ -61,7 +61,7 @@ def _laplacian_energy(img: np.ndarray) -> np.ndarray:
 
 
 def test_kinds_and_unknowns(tmp_path):
-    assert dataset_kinds() == ["cuhk", "dut", "ctcug", "ebd", "rtf", "folder"]
+    assert dataset_kinds() == ["cuhk", "dut", "ctcug", "ebd", "rtf", "folder", "synth"]
     with pytest.raises(DatasetError, match="unknown dataset kind 'nope'"):
         open_dataset("nope", tmp_path)
     with pytest.raises(DatasetError, match="unknown option colour for dataset 'cuhk'"):
@@ -347,8 +347,10 @@ def test_folder_polarities_and_defocus_maps(tmp_path):
     focus = open_dataset("folder", tmp_path, polarity="focus")
     assert blur.names == ["a", "b"] and blur.name == tmp_path.name
     np.testing.assert_array_equal(blur[0].blur_mask(), 1 - focus[0].blur_mask())
-    with pytest.raises(DatasetError, match="needs polarity='blur'"):
-        open_dataset("folder", tmp_path)
+    # defocus's own convention (255 = out of focus) unless told otherwise
+    np.testing.assert_array_equal(open_dataset("folder", tmp_path)[0].blur_mask(), blur[0].blur_mask())
+    with pytest.raises(DatasetError, match="not both"):
+        open_dataset("folder", tmp_path, polarity="blur", units="sigma")
     with pytest.raises(DatasetError, match="polarity='sideways'"):
         open_dataset("folder", tmp_path, polarity="sideways")
     sigma = np.full((12, 16), 1.25, np.float32)
