@@ -291,7 +291,7 @@ class _GroundTruth:
                 where = getattr(sample, "target_path", None) or sample.name
                 self.items[key] = (str(where), self._loader(sample, task, gt_units))
             self.label = getattr(ds, "name", args.dataset)
-            self.where = f"{args.dataset} dataset at {args.root}"
+            self.where = f"{args.dataset} dataset at {args.root or 'its default place'}"
         else:
             raise UsageError("give the ground truth: --gt DIR (with --gt-polarity for blur maps) or "
                              "--dataset KIND --root DIR")
@@ -335,7 +335,9 @@ def run(args: argparse.Namespace) -> int:
         _error(str(exc))
         return 2
 
-    print(report_table(results))
+    from .report import summary_table
+
+    print(summary_table(results))
     for r in results:
         for line in r.warnings:
             _warn(f"{r.method or '-'} on {r.dataset or '-'}: {line}")
@@ -348,12 +350,6 @@ def run(args: argparse.Namespace) -> int:
         _error("no prediction/ground-truth pairs were scored")
         return 1
     return 0
-
-
-def report_table(results: list) -> str:
-    from .report import summary_table
-
-    return summary_table(results)
 
 
 def _run_method(args: argparse.Namespace) -> tuple[list, int]:
