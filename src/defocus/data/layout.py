@@ -27,6 +27,9 @@ MASK_SUFFIXES = IMAGE_SUFFIXES + ARRAY_SUFFIXES
 #: Defocus-map suffixes in order of preference: arrays, then float TIFF (8-bit images cannot hold σ in px).
 MAP_SUFFIXES = ARRAY_SUFFIXES + (".tif", ".tiff")
 
+#: A "mixed" folder (CUHK re-packs, CTCUG) holds photos and masks side by side, told apart by format.
+MIXED_PHOTO_SUFFIXES, MIXED_MASK_SUFFIXES = (".jpg", ".jpeg"), (".png", ".bmp")
+
 # Endings some re-packs add to a mask's stem ("foo.jpg" <-> "foo_gt.png").
 _GT_STEM_ENDINGS = ("_gt", "-gt", "_mask", "-mask", "_label")
 
@@ -139,8 +142,8 @@ def _has_images(folder: Path) -> bool:
 
 
 def _is_mixed(folder: Path) -> bool:
-    photos = {p.stem.lower() for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".jpg", ".jpeg")}
-    masks = {p.stem.lower() for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".png", ".bmp")}
+    photos = {p.stem.lower() for p in folder.iterdir() if p.is_file() and p.suffix.lower() in MIXED_PHOTO_SUFFIXES}
+    masks = {p.stem.lower() for p in folder.iterdir() if p.is_file() and p.suffix.lower() in MIXED_MASK_SUFFIXES}
     return bool(photos & masks)
 
 
@@ -201,7 +204,7 @@ def _gt_names(named_pairs: Sequence[tuple[str, str]]) -> list[str]:
 
 def list_images(pair: FolderPair) -> list[Path]:
     """The photos of a pair, in natural order of their file names (hidden files skipped)."""
-    exts = (".jpg", ".jpeg") if pair.mixed else IMAGE_SUFFIXES
+    exts = MIXED_PHOTO_SUFFIXES if pair.mixed else IMAGE_SUFFIXES
     files = [p for p in pair.images.iterdir()
              if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in exts]
     if not files:
@@ -288,7 +291,7 @@ def pair_entries(pair: FolderPair, suffixes: Sequence[str] = MASK_SUFFIXES, matc
     images = list_images(pair)
     if pair.gt is None:
         return [Entry(p, None, pair) for p in images]
-    gt_suffixes = (".png", ".bmp") if pair.mixed else suffixes
+    gt_suffixes = MIXED_MASK_SUFFIXES if pair.mixed else suffixes
     if match == "number":
         index, _ = index_files(pair.gt, gt_suffixes, lambda stem: match_key(stem, "number"))
         return [Entry(p, index.get(match_key(p.stem, "number")), pair) for p in images]

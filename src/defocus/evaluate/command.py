@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..data.layout import MAP_SUFFIXES, index_files, match_key
-from ..errors import DefocusError
+from ..errors import DefocusError, UsageError
 from ..io import ARRAY_SUFFIXES, IMAGE_SUFFIXES, read_map
 from .core import DEFAULT_PROTOCOLS
 from .protocols import KERNELS, PROTOCOLS, EvaluationError, get_protocol
@@ -39,10 +39,6 @@ AUTO_SUFFIXES = {"dbd": ("_blur", "_focus"), "dme": ("_defocus",)}
 #: with values above 1 + :data:`UNIT_SLACK` and up to this are rescaled with a warning, larger ones refused.
 EIGHT_BIT_TOP = 255.0
 UNIT_SLACK = 1e-3
-
-
-class UsageError(DefocusError):
-    """A wrong combination of options (exit status 2)."""
 
 
 def parse_options(items: list[str], flag: str) -> dict[str, Any]:
@@ -317,23 +313,19 @@ class _GroundTruth:
 def run(args: argparse.Namespace) -> int:
     """Run ``defocus evaluate``; returns the exit code (1 if any pair failed or nothing was scored, 2 for a usage
     error)."""
-    try:
-        if bool(args.pred) == bool(args.method):
-            raise UsageError("give --method NAME (run a method on --dataset) or --pred DIR (score saved maps)"
-                             + (", not both" if args.pred else ""))
-        if not args.method:
-            given = [flag for flag, v in (("--weights", args.weights), ("--option", args.option),
-                                          ("--limit", args.limit)) if v]
-            if given:
-                raise UsageError(f"{', '.join(given)}: only with --method")
-        elif args.limit is not None and args.limit < 1:
-            raise UsageError(f"--limit {args.limit}: expected a whole number >= 1")
-        targets = _output_targets(args)
-        check_outputs(targets, force=args.force)
-        results, n_failed = _run_method(args) if args.method else _run_pred(args)
-    except UsageError as exc:
-        _error(str(exc))
-        return 2
+    if bool(args.pred) == bool(args.method):
+        raise UsageError("give --method NAME (run a method on --dataset) or --pred DIR (score saved maps)"
+                         + (", not both" if args.pred else ""))
+    if not args.method:
+        given = [flag for flag, v in (("--weights", args.weights), ("--option", args.option),
+                                      ("--limit", args.limit)) if v]
+        if given:
+            raise UsageError(f"{', '.join(given)}: only with --method")
+    elif args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit {args.limit}: expected a whole number >= 1")
+    targets = _output_targets(args)
+    check_outputs(targets, force=args.force)
+    results, n_failed = _run_method(args) if args.method else _run_pred(args)
 
     from .report import summary_table
 
