@@ -29,7 +29,9 @@ from .errors import ImageReadError, OutputExistsError
 #: to allow more.
 MAX_PIXELS = 64_000_000
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif")
+#: The one list of image file suffixes defocus reads (photos, masks, saved maps), lower case. Where one stem has
+#: several files (a mask saved as .png and .jpg), the earlier suffix is preferred: lossless formats come first.
+IMAGE_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".gif", ".jpg", ".jpeg", ".webp")
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file must be an error, not a grey stripe
 

@@ -26,12 +26,12 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DefocusError, ImageReadError
+from ..io import IMAGE_SUFFIXES
 
 SPLITS = ("train", "val", "test")
 VAL_FRACTION = 0.10
 TEST_FRACTION = 0.10
 
-_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 _MASK_SETS = (("ECSSD", False), ("DUTS-TR-1200", False), ("alphamatting-train-lowres", True))
 
 #: Long side (px) to which sharp photos are reduced when loaded; crops are rendered at ≤ 320–512 px, so nothing is
@@ -90,7 +90,7 @@ class Sources:
 
 
 def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES and p.is_file())
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 @lru_cache(maxsize=16)
