@@ -235,6 +235,31 @@ def test_s3_is_the_geometric_mean_of_its_spectral_and_spatial_parts():
         assert part[:, :40].mean() > part[:, 88:].mean() + 0.05
 
 
+def test_fish_weighs_finer_levels_and_the_diagonal_band_more(monkeypatch):
+    # FISH = Σ_n 2^(3−n)·((1 − α)(E_LH + E_HL)/2 + α·E_HH), α = 0.8: put a unit log-energy in one sub-band of one
+    # level at a time and read its weight off the map.
+    names: dict[int, str] = {}
+    real_dwt2 = fish_mod.dwt2
+
+    def dwt2(a):
+        ll, details = real_dwt2(a)
+        names.update({id(b): n for b, n in zip(details, ("LH", "HL", "HH"))})
+        return ll, details
+
+    unit: dict = {}
+
+    def log_energy(band, size, step, rows, cols):
+        level = {8: 1, 4: 2, 2: 3}[size]
+        return np.full((rows, cols), 1.0 if unit.get("at") == (level, names[id(band)]) else 0.0)
+
+    monkeypatch.setattr(fish_mod, "dwt2", dwt2)
+    monkeypatch.setattr(fish_mod, "_block_log_energy", log_energy)
+    image = textured_image(40, 48, seed=2)
+    for at, weight in [((1, "HH"), 4 * 0.8), ((3, "HH"), 1 * 0.8), ((1, "LH"), 4 * 0.1), ((2, "HL"), 2 * 0.1)]:
+        unit["at"] = at
+        np.testing.assert_allclose(fish_mod.fish_bb_map(image), weight, rtol=1e-6)
+
+
 def test_fish_wavelet_filters():
     x = np.arange(-3, 4, dtype=np.float64)
     for power in range(4):  # the 9/7 analysis high-pass has four vanishing moments
