@@ -23,41 +23,11 @@ import numpy as np
 
 from ..errors import DefocusError
 from ..filters.domain_transform import interpolate, recursive_filter
+from ..nets.benet import detect_edges  # the edge detector B-Net/E-Net patches are centred on, in training too
 from ..registry import Method
 from ..units import radius_to_sigma
 
 PAD = 20
-
-
-def detect_edges(image: np.ndarray, channel: str = "hue", sigma: float = float(np.sqrt(2.0)),
-                 low: float = 0.05, high: float = 0.06) -> np.ndarray:
-    """Canny edge map of an RGB image, as in the authors' code.
-
-    Parameters
-    ----------
-    image : ndarray (H, W, 3), float in [0, 1]
-    channel : {"hue", "value", "gray"}
-        Channel the detector runs on: HSV hue (the authors' choice), HSV value, or BT.601 luma.
-    sigma, low, high : float
-        Canny smoothing (px) and absolute hysteresis thresholds (scikit-image convention).
-
-    Returns
-    -------
-    ndarray (H, W), bool
-    """
-    from skimage.color import rgb2hsv
-    from skimage.feature import canny
-
-    img = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
-    if channel == "hue":
-        ch = rgb2hsv(img)[:, :, 0]
-    elif channel == "value":
-        ch = img.max(axis=2)
-    elif channel == "gray":
-        ch = img @ np.array([0.299, 0.587, 0.114], np.float32)
-    else:
-        raise DefocusError(f"edge channel must be 'hue', 'value' or 'gray', not {channel!r}")
-    return canny(ch.astype(np.float64), sigma=sigma, low_threshold=low, high_threshold=high)
 
 
 # --- weights --------------------------------------------------------------------------------------------------------

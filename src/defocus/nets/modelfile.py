@@ -31,6 +31,20 @@ def resolve_model_path(name: str | os.PathLike) -> Path:
     return BUNDLED_DIR / name.split(":", 1)[1] if name.startswith("bundled:") else Path(name)
 
 
+def bundled_sha256(file: str) -> str | None:
+    """The sha256 a bundled file must have: from the ``PRETRAINED`` list of its network's module (None if no
+    network module lists it)."""
+    import importlib
+
+    from .models import MODELS
+
+    for module in dict.fromkeys(target.split(":")[0] for target in MODELS.values()):
+        for entry in getattr(importlib.import_module(module), "PRETRAINED", []):
+            if entry.file == file:
+                return entry.sha256
+    return None
+
+
 def _flush_denormals(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     # Subnormal floats (a few exist in torchvision's MobileNetV2 BN statistics) make CPU kernels crawl.
     out = {}
@@ -69,7 +83,8 @@ def save_model(model: nn.Module, path: str | os.PathLike, *, fp16: bool = True, 
 
 
 def read_model_file(path: str | os.PathLike, sha256: str | None = None) -> tuple[dict, dict[str, torch.Tensor]]:
-    """Metadata and float32 state dict of a model file, after checking its sha256 (if given).
+    """Metadata and float32 state dict of a model file, after checking its sha256: ``sha256`` if given, else the
+    bundled file's own (:func:`bundled_sha256`) for a file in :data:`BUNDLED_DIR`.
 
     Raises
     ------
@@ -79,6 +94,8 @@ def read_model_file(path: str | os.PathLike, sha256: str | None = None) -> tuple
     from safetensors import safe_open
 
     path = Path(path)
+    if sha256 is None and path.resolve().parent == BUNDLED_DIR.resolve():
+        sha256 = bundled_sha256(path.name)
     verify_sha256(path, sha256)
     try:
         with safe_open(str(path), framework="pt") as f:

@@ -1,6 +1,7 @@
 """Validation during training: held-out synthetic scenes and the real CUHK samples in ``shared/data/real``.
 
-Scores use :func:`defocus.evaluate.evaluate_maps` with the ``ddffnet`` protocol (MAE of the continuous map; Fβ,
+Maps come from :func:`defocus.nets.predict.predict_blur`, the path ``defocus detect`` runs (working-size
+network, guided-filter upsampling), so validation scores are the shipped detector's scores. Scores use :func:`defocus.evaluate.evaluate_maps` with the ``ddffnet`` protocol (MAE of the continuous map; Fβ,
 β² = 0.3, at threshold 0.5 with the blurred region positive; IoU). The real sets are read with the CUHK loader of
 :mod:`defocus.data`, which converts their ground truth to our polarity.
 """
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
@@ -51,15 +51,6 @@ def load_synth_set(n: int, size: int, seed: int = 20231) -> list[tuple[str, np.n
     return out
 
 
-def predict_full_size(model: torch.nn.Module, image: np.ndarray, size: int, device: str = "cpu") -> np.ndarray:
-    """Blur probability at the image's size: the model's working-size map, bilinearly upsampled."""
-    from ..nets.models import working_size_probability
-
-    h, w = image.shape[:2]
-    p = working_size_probability(model, image, size, device)
-    return cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR) if (h, w) != (size, size) else p
-
-
 def score(preds: list[np.ndarray], gts: list[np.ndarray], names: list[str]) -> dict:
     """MAE / Fβ / IoU of blur maps against blur GT, ``ddffnet`` protocol."""
     from ..evaluate import evaluate_maps
@@ -71,12 +62,14 @@ def score(preds: list[np.ndarray], gts: list[np.ndarray], names: list[str]) -> d
 
 
 def validate(model: torch.nn.Module, sets: dict[str, list], size: int, device: str = "cpu") -> dict[str, dict]:
-    """Scores per validation set: name -> {"mae", "fbeta", "iou", "n"}."""
+    """Scores per validation set: name -> {"mae", "fbeta", "iou", "metrics", "n"}; ``size`` is the working size."""
+    from ..nets.predict import predict_blur
+
     was_training = model.training
     model.eval()
     results = {}
     for name, items in sets.items():
-        preds = [predict_full_size(model, img, size, device) for _, img, _ in items]
+        preds = [predict_blur(model, img, working_size=size, device=device) for _, img, _ in items]
         results[name] = {**score(preds, [g for _, _, g in items], [n for n, _, _ in items]), "n": len(items)}
     model.train(was_training)
     return results
