@@ -420,6 +420,8 @@ def _check(cfg: TrainConfig, where: str) -> TrainConfig:
         problems.append(f"task must be one of {', '.join(TASKS)}, not {cfg.task!r}")
     if cfg.task == "patch" and cfg.patches is None:
         problems.append("task 'patch' needs a 'patches' block")
+    if cfg.patches is not None and cfg.patches.kind not in ("bnet", "enet"):
+        problems.append(f"patches.kind must be 'bnet' or 'enet', not {cfg.patches.kind!r}")
     if cfg.schedule not in ("poly", "step"):
         problems.append(f"schedule must be 'poly' or 'step', not {cfg.schedule!r}")
     for name, low in (("steps", 1), ("batch_size", 1), ("workers", 0), ("crop", 1), ("log_every", 1),

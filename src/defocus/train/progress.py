@@ -1,4 +1,5 @@
-"""Progress of long runs: a live bar on a terminal, plain lines in a log file.
+"""What a training run tells on stderr: one-line messages, and progress — a live bar on a terminal, plain lines in
+a log file.
 
 A bar redraws itself with carriage returns, which a log file keeps as one unreadable line; when stderr is not a
 terminal (``defocus train ... 2> log``, a batch job), :func:`progress` writes a plain line now and then instead.
@@ -8,6 +9,11 @@ from __future__ import annotations
 
 import sys
 import time
+
+
+def say(line: str) -> None:
+    """One message of ``defocus train`` on stderr."""
+    print(f"defocus train: {line}", file=sys.stderr, flush=True)
 
 
 class _Lines:

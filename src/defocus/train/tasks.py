@@ -12,7 +12,6 @@ Everything else — schedule, checkpoints, resume, logs, DDP — is the loop's (
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +21,7 @@ from torch.utils.data import Dataset
 
 from ..errors import DefocusError
 from .config import TrainConfig
-
-
-def _say(line: str) -> None:
-    print(f"defocus train: {line}", file=sys.stderr, flush=True)
+from .progress import say
 
 
 class DenseTask:
@@ -164,7 +160,7 @@ class PatchTask:
 
         p = self.cfg.patches
         n, seed = p.train if split == "train" else p.val
-        return build(p.kind, split, n, Path(p.cache) if p.cache else default_cache(), seed, log=_say)
+        return build(p.kind, split, n, Path(p.cache) if p.cache else default_cache(), seed, log=say)
 
     def dataset(self, out: Path, dist, progress: bool) -> Dataset:
         """The training patches (rank 0 builds the cache; the others wait, then read it)."""

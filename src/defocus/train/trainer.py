@@ -37,6 +37,7 @@ from .checkpoint import checkpoint_folders, load_checkpoint, resume_point, save_
 from .config import TrainConfig
 from .csvlog import append_csv, truncate_csv
 from .progress import progress as progress_bar
+from .progress import say
 from .tasks import TASKS
 
 TRAIN_FIELDS = ["step", "loss", "lr", "seconds", "samples_per_s"]  # + every loss term the run reports, after "loss"
@@ -87,10 +88,6 @@ class _Dist:
             import torch.distributed as dist
 
             dist.destroy_process_group()
-
-
-def _say(line: str) -> None:
-    print(f"defocus train: {line}", file=sys.stderr, flush=True)
 
 
 def _optimizer(model: torch.nn.Module, cfg: TrainConfig, extra_groups: list[dict]) -> torch.optim.Optimizer:
@@ -150,7 +147,7 @@ def _starting_checkpoint(out: Path, resume: bool, dist: _Dist) -> Path | None:
             raise DefocusError(f"{out}: holds a training run already; use --resume to continue it or choose "
                                "another --out")
         return None
-    return resume_point(root, log=_say if dist.main else None)
+    return resume_point(root, log=say if dist.main else None)
 
 
 def _model(cfg: TrainConfig, fresh: bool, main: bool) -> torch.nn.Module:
@@ -166,7 +163,7 @@ def _model(cfg: TrainConfig, fresh: bool, main: bool) -> torch.nn.Module:
 
         taken = init_from_model_file(model, resolve_model_path(cfg.init_from), cfg.init_prefix)
         if main:
-            _say(f"{len(taken)} tensors from {cfg.init_from}")
+            say(f"{len(taken)} tensors from {cfg.init_from}")
     if cfg.freeze:
         frozen = [p for n, p in model.named_parameters() if n.startswith(cfg.freeze)]
         if not frozen:
@@ -197,7 +194,7 @@ def build(cfg: TrainConfig, out: Path, *, resume: bool, device: str | None) -> R
         if dist.main:
             truncate_csv(out / "train_log.csv", run.step)
             truncate_csv(out / "val_log.csv", run.step)
-            _say(f"resuming {ckpt} at step {run.step}")
+            say(f"resuming {ckpt} at step {run.step}")
     if dist.world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
