@@ -3,12 +3,13 @@
 * DBD: ``cuhk_samples`` (its defocus images only; GT 255 = blurred) and ``cuhk_te1_320`` (CUHK-TE-1 as distributed
   at 320×320; GT 255 = in focus) under ``--protocol`` (default ``ddffnet``).
 * DME: ``rtf_sample`` (disk-radius GT) under ``rtf`` (last 20 columns dropped, DMENet's nearest table lookup).
-* ``synth_test`` (``--synth N``, default 60): a fixed synthetic test set, ``SynthDataset(N, 320, seed=777,
-  split="test")`` — scenes built only from photos held out of training and validation. DBD under ``--protocol``;
-  DME under ``rtf`` with nothing dropped and σ ground truth (MAE in σ px).
+* ``synth_test`` (``--synth N``, default 60): the fixed synthetic test set, dataset kind ``synth`` of
+  :mod:`defocus.data` (320 px, seed 777, split ``test``) — scenes built only from photos held out of training and
+  validation. DBD under ``--protocol``; DME under ``rtf`` with nothing dropped and σ ground truth (MAE in σ px).
 
-Ground truth comes from the :mod:`defocus.data` loaders, which convert each set's polarity to ours (the loader used
-is printed on stderr). s/img is the mean wall time of ``predict`` alone.
+Every set is read by its :mod:`defocus.data` loader (which converts its polarity to ours; the loader used is printed
+on stderr) and scored by :func:`defocus.evaluate.evaluate_method`, as ``defocus evaluate --method NAME --dataset
+KIND`` does. s/img is the mean wall time of ``predict`` alone.
 
     python benchmarks/accuracy.py                                 # every registered method
     python benchmarks/accuracy.py --methods gradient-energy lbp --protocol zhao --out docs/accuracy.md
@@ -19,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -28,76 +27,43 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@lru_cache(maxsize=2)
-def _render_test_scene(index: int, size: int, seed: int):
-    # A scorer reads a sample's image and then its ground truth: render the scene once for both.
-    from defocus.synth import SynthDataset
-
-    return SynthDataset(index + 1, size=size, seed=seed, split="test").sample(index)
-
-
-@dataclass(frozen=True)
-class RenderedSample:
-    """A synthetic test scene (rendered on demand from its index, so the set costs no disk and no memory)."""
-
-    name: str
-    index: int
-    size: int
-    seed: int
-
-    def _render(self):
-        return _render_test_scene(self.index, self.size, self.seed)
-
-    def image(self) -> np.ndarray:
-        return self._render().image
-
-    def blur_mask(self) -> np.ndarray:
-        return self._render().blur_mask
-
-    def sigma(self) -> np.ndarray:
-        return self._render().sigma
-
-    def radius(self) -> np.ndarray:
-        return self._render().coc_radius
-
-
-def synth_test(n: int, task: str, size: int = 320, seed: int = 777) -> "NamedSamples":
-    """The fixed synthetic test set (test-split photos only) as a dataset of ``task``."""
-    return NamedSamples("synth_test", task, [RenderedSample(f"synth_{i:04d}", i, size, seed) for i in range(n)])
-
-
-class NamedSamples(list):
-    """Samples under the name of the table's dataset column (the folder's name for the real sets)."""
-
-    def __init__(self, name: str, task: str, samples: list) -> None:
-        super().__init__(samples)
-        self.name, self.task = name, task
-
-
-def _open(kind: str, root: Path, keep=lambda name: True, **options) -> tuple[NamedSamples, str]:
-    """The samples of ``root`` read by the :mod:`defocus.data` loader ``kind``; returns (dataset, source text)."""
+def datasets(shared: Path, task: str, synth: int = 0) -> list[tuple[str, object]]:
+    """(table label, dataset) of every set of ``task``, each read by its :mod:`defocus.data` loader."""
     from defocus.data import open_dataset
 
-    ds = open_dataset(kind, root, **options)
-    samples = [s for s in ds if keep(str(s.name))]
-    if not samples:
-        raise SystemExit(f"{root}: the '{kind}' loader found no samples")
-    return NamedSamples(root.name, ds.task, samples), f"defocus.data '{kind}' loader ({ds.name})"
-
-
-def datasets(shared: Path, task: str, synth: int = 0) -> list[tuple[NamedSamples, str]]:
     real = shared / "data" / "real"
-    out = []
+    specs: list[tuple[str, Path, dict]] = []
     if task in ("dbd", "all"):
-        out.append(_open("cuhk", real / "cuhk_samples", keep=lambda n: n.startswith("out_of_focus"), subset="defocus"))
-        out.append(_open("cuhk", real / "cuhk_te1_320"))  # recognised as the 320 px CUHK-TE-1
+        specs.append(("cuhk", real / "cuhk_samples", {"subset": "defocus"}))
+        specs.append(("cuhk", real / "cuhk_te1_320", {}))  # recognised as the 320 px CUHK-TE-1
         if synth > 0:
-            out.append((synth_test(synth, "dbd"), "defocus.synth test split, seed 777"))
+            specs.append(("synth", shared, {"n": synth, "task": "dbd"}))
     if task in ("dme", "all"):
-        out.append(_open("rtf", real / "rtf_sample"))
+        specs.append(("rtf", real / "rtf_sample", {}))
         if synth > 0:
-            out.append((synth_test(synth, "dme"), "defocus.synth test split, seed 777"))
+            specs.append(("synth", shared, {"n": synth, "task": "dme"}))
+    out = []
+    for kind, root, options in specs:
+        ds = open_dataset(kind, root, **options)
+        label = ds.name if kind == "synth" else root.name  # the real sets are labelled by their folder
+        print(f"{label}: {len(ds)} samples via defocus.data '{kind}' loader ({ds.name}; {ds.layout})",
+              file=sys.stderr)
+        out.append((label, ds))
     return out
+
+
+def _row(name: str, label: str, protocol: str, res) -> str:
+    """One line of the table: DBD MAE / Fβ / IoU, DME MAE in σ px (and relative)."""
+
+    def f(key):
+        v = res.summary.get(key)
+        return "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.4f}"
+
+    spi = f"{res.seconds_per_image:.3g}" if res.seconds_per_image is not None else "–"
+    head = f"| {name} | {res.task} | {label} | {protocol} | {res.n_images} |"
+    if res.task == "dbd":
+        return f"{head} {f('mae')} | {f('fbeta')} | {f('iou')} | {spi} |"
+    return f"{head} {f('mae')} σ px (rel {f('mae_rel')}) | – | – | {spi} |"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,39 +88,20 @@ def main(argv: list[str] | None = None) -> int:
     lines = ["| Method | Task | Dataset | Protocol | Images | MAE ↓ | Fβ ↑ | IoU ↑ | s/img |",
              "|---|---|---|---|---:|---:|---:|---:|---:|"]
     failed = 0
-    for ds, source in datasets(args.shared, args.task, args.synth):
-        print(f"{ds.name}: {len(ds)} samples via {source}", file=sys.stderr)
+    for label, ds in datasets(args.shared, args.task, args.synth):
         protocol = args.protocol if ds.task == "dbd" else "rtf"
-        # Synthetic DME ground truth is σ over the whole frame: nothing to drop, no table lookup.
-        options = {"drop_right": 0, "gt_units": "sigma", "lookup": "linear"} if (
-            ds.task == "dme" and ds.name == "synth_test") else {}
-        names = args.methods or defocus.available(ds.task)
-        for name in names:
+        for name in args.methods or defocus.available(ds.task):
             try:
-                cls = defocus.describe(name)
-                if cls.task != ds.task:
+                if defocus.describe(name).task != ds.task:
                     continue
                 method = defocus.load(name, device=args.device)
             except Exception as exc:  # e.g. missing weights: report and go on with the others
                 print(f"{name}: cannot load ({type(exc).__name__}: {exc})", file=sys.stderr)
                 failed += 1
                 continue
-            res = evaluate_method(method, ds, protocol, **options,
-                                  on_error=lambda m: print(f"error: {m}", file=sys.stderr))
+            res = evaluate_method(method, ds, protocol, on_error=lambda m: print(f"error: {m}", file=sys.stderr))
             failed += len(res.failures)
-            s = res.summary
-
-            def f(key):
-                v = s.get(key)
-                return "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.4f}"
-
-            spi = f"{res.seconds_per_image:.3g}" if res.seconds_per_image is not None else "–"
-            if ds.task == "dbd":
-                lines.append(f"| {name} | dbd | {ds.name} | {protocol} | {res.n_images} | {f('mae')} | "
-                             f"{f('fbeta')} | {f('iou')} | {spi} |")
-            else:
-                lines.append(f"| {name} | dme | {ds.name} | {protocol} | {res.n_images} | {f('mae')} σ px "
-                             f"(rel {f('mae_rel')}) | – | – | {spi} |")
+            lines.append(_row(name, label, protocol, res))
     table = "\n".join(lines)
     print(table)
     if args.out:

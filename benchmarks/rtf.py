@@ -5,8 +5,9 @@ Scoring goes through :func:`defocus.evaluate.evaluate_method`:
 * RTF (D'Andrès et al. 2016): protocol ``rtf`` as the authors scored it — the last 20 columns dropped, ground-truth
   disk radius ↔ Gaussian σ through the RTF table (:mod:`defocus.units`); MAE in disk-radius px (the paper's unit:
   Karaali 2022 reports 0.169 over all 22 images) and in σ px.
-* Synthetic: the fixed synthetic test set of ``benchmarks/accuracy.py`` (``synth_test``: test-split photos, seed
-  777, 320 px) with its σ ground truth; protocol ``rtf`` with ``drop_right=0, gt_units="sigma"``; MAE in σ px.
+* Synthetic: the first N scenes of the benchmarks' synthetic test set (dataset kind ``synth`` of
+  :mod:`defocus.data`: test-split photos, seed 777, 320 px) with its σ ground truth; protocol ``rtf`` with the
+  dataset's ``drop_right=0, gt_units="sigma"``; MAE in σ px.
 
 Rows: ``karaali-2022`` (ψ = 100), its ablation ψ = 0 (no E-Net), optionally a single-scale B-Net
 (``--single-scale-bnet``), ``zhuo-sim`` and ``karaali-jung-2018``. Timing: seconds per 360×360 RTF image and per
@@ -34,7 +35,6 @@ from defocus.io import read_image
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy import synth_test  # noqa: E402  (the one synthetic test set of the benchmarks)
 from speed import time_predict  # noqa: E402
 
 
@@ -57,7 +57,7 @@ def score(method, rtf, synth) -> dict:
         r = evaluate_method(method, rtf, "rtf")
         row.update(rtf_mae_radius=r.summary["mae_radius"], rtf_mae_sigma=r.summary["mae_sigma"],
                    rtf_n=r.summary["n_images"])
-    s = evaluate_method(method, synth, "rtf", drop_right=0, gt_units="sigma", lookup="linear")
+    s = evaluate_method(method, synth, "rtf")  # the synth dataset scores σ over the whole frame
     row.update(synth_mae_sigma=s.summary["mae_sigma"], synth_mae_radius=s.summary["mae_radius"],
                synth_n=s.summary["n_images"], synth_s=s.seconds_per_image)
     return row
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
 
     rtf = open_dataset("rtf", args.rtf) if args.rtf.is_dir() else None
-    synth = synth_test(args.synth_n, "dme")
+    synth = open_dataset("synth", None, n=args.synth_n, task="dme")
     rtf_img = read_image(sorted((args.rtf / "images").glob("*.png"))[0]) if rtf is not None else synth[0].image()
     img360 = cv2.resize(rtf_img, (360, 360), interpolation=cv2.INTER_AREA) if rtf_img.shape[:2] != (360, 360) \
         else rtf_img

@@ -1,5 +1,6 @@
 """Shared fixtures: synthetic photos whose focus layout is known."""
 
+import os
 from pathlib import Path
 
 import cv2
@@ -7,6 +8,20 @@ import numpy as np
 import pytest
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False,
+                     help="also run tests marked slow (CI runs them: the environment variable CI is set there)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow") or os.environ.get("CI"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow (CI runs it)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 def textured_image(h: int = 96, w: int = 128, seed: int = 0) -> np.ndarray:

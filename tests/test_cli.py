@@ -61,7 +61,7 @@ def test_no_overwrite_without_force(photo_dir, tmp_path, capsys):
 
 def test_missing_input_and_unknown_method(tmp_path, capsys):
     assert main(["detect", str(tmp_path / "nothing.jpg"), "-o", str(tmp_path / "o")]) == 1
-    assert main(["detect", str(tmp_path), "-o", str(tmp_path / "o"), "-m", "nope"]) == 1
+    assert main(["detect", str(tmp_path), "-o", str(tmp_path / "o"), "-m", "nope"]) == 2  # usage error
     err = capsys.readouterr().err
     assert "nothing.jpg" in err and "unknown method" in err
 
@@ -70,7 +70,7 @@ def test_task_mismatch_is_refused(photo_dir, tmp_path, capsys):
     dme = defocus.available("dme")
     if not dme:
         pytest.skip("no DME method registered")
-    assert main(["detect", str(photo_dir / "good.png"), "-o", str(tmp_path), "-m", dme[0]]) == 1
+    assert main(["detect", str(photo_dir / "good.png"), "-o", str(tmp_path), "-m", dme[0]]) == 2
     assert "estimate" in capsys.readouterr().err
 
 

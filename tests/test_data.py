@@ -61,7 +61,7 @@ def _laplacian_energy(img: np.ndarray) -> np.ndarray:
 
 
 def test_kinds_and_unknowns(tmp_path):
-    assert dataset_kinds() == ["cuhk", "dut", "ctcug", "ebd", "rtf", "folder"]
+    assert dataset_kinds() == ["cuhk", "dut", "ctcug", "ebd", "rtf", "folder", "synth"]
     with pytest.raises(DatasetError, match="unknown dataset kind 'nope'"):
         open_dataset("nope", tmp_path)
     with pytest.raises(DatasetError, match="unknown option colour for dataset 'cuhk'"):
@@ -347,8 +347,10 @@ def test_folder_polarities_and_defocus_maps(tmp_path):
     focus = open_dataset("folder", tmp_path, polarity="focus")
     assert blur.names == ["a", "b"] and blur.name == tmp_path.name
     np.testing.assert_array_equal(blur[0].blur_mask(), 1 - focus[0].blur_mask())
-    with pytest.raises(DatasetError, match="needs polarity='blur'"):
-        open_dataset("folder", tmp_path)
+    # defocus's own convention (255 = out of focus) unless told otherwise
+    np.testing.assert_array_equal(open_dataset("folder", tmp_path)[0].blur_mask(), blur[0].blur_mask())
+    with pytest.raises(DatasetError, match="not both"):
+        open_dataset("folder", tmp_path, polarity="blur", units="sigma")
     with pytest.raises(DatasetError, match="polarity='sideways'"):
         open_dataset("folder", tmp_path, polarity="sideways")
     sigma = np.full((12, 16), 1.25, np.float32)
@@ -466,3 +468,44 @@ def test_upper_case_suffix_and_gt_endings(tmp_path):
     assert ds.names == ["out_of_focus0001", "out_of_focus0026"]
     assert ds[0].target_path.name == "out_of_focus0001.bmp"
     assert open_dataset("cuhk", tmp_path, split="test", partial=True).names == ["out_of_focus0026"]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The benchmarks' synthetic test set, and the one pairing rule
+
+
+def test_synth_kind_is_the_benchmark_test_set(shared_dir):
+    from defocus.synth import SynthDataset
+
+    ds = open_dataset("synth", None, n=3)
+    assert (ds.name, ds.task, ds.names) == ("synth_test", "dbd", ["synth_0000", "synth_0001", "synth_0002"])
+    scene = SynthDataset(60, size=320, seed=777, split="test").sample(2)  # what docs/benchmarks.md measured
+    np.testing.assert_array_equal(ds[2].image(), scene.image)
+    np.testing.assert_array_equal(ds[2].blur_mask(), scene.blur_mask)
+    dme = open_dataset("synth", str(shared_dir), n="2", task="dme")  # strings as from --dataset-option
+    np.testing.assert_array_equal(dme[1].sigma(), SynthDataset(2, size=320, seed=777, split="test").sample(1).sigma)
+    assert dme.protocol_defaults == {"drop_right": 0, "gt_units": "sigma", "lookup": "linear"}
+    assert ds.protocol_defaults == {} and dme[:1].protocol_defaults == dme.protocol_defaults
+    with pytest.raises(DatasetError, match="n=0"):
+        open_dataset("synth", None, n=0)
+
+
+def test_one_suffix_list_and_one_pairing_rule_for_gt_folders_and_loaders(tmp_path):
+    from defocus.data.layout import MAP_SUFFIXES, MASK_SUFFIXES, index_files, match_key
+    from defocus.evaluate.command import DBD_EXTS, DME_EXTS, index_folder
+    from defocus.io import ARRAY_SUFFIXES, IMAGE_SUFFIXES
+    from defocus.synth import sources
+
+    assert set(MASK_SUFFIXES) == set(DBD_EXTS) == set(IMAGE_SUFFIXES) | set(ARRAY_SUFFIXES)
+    assert DME_EXTS == MAP_SUFFIXES and set(ARRAY_SUFFIXES) <= set(MAP_SUFFIXES)
+    assert sources.IMAGE_SUFFIXES is IMAGE_SUFFIXES
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    for name in ("map_01.png", "map_01.npy", "image_2.bmp", "notes.png", ".hidden_3.png"):
+        (gt / name).write_bytes(b"x")
+    index, problems = index_files(gt, MASK_SUFFIXES, lambda s: match_key(s, "number"))
+    assert index == {"1": gt / "map_01.png", "2": gt / "image_2.bmp"}
+    assert problems == [f"{gt / 'notes.png'}: no number in the file name to match by"]
+    # `defocus evaluate --gt` pairs through the same function (with its own preference: arrays first)
+    cli_index, cli_problems = index_folder(gt, "", DBD_EXTS, "number")
+    assert cli_index == {"1": gt / "map_01.npy", "2": gt / "image_2.bmp"} and len(cli_problems) == 1

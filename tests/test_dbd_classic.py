@@ -1,4 +1,5 @@
-"""Classic training-free blur detectors: lbp (Yi & Eramian), svd (Su et al.), s3 (Vu et al.), fish (Vu & Chandler)."""
+"""Classic training-free blur detectors: gradient-energy, lbp (Yi & Eramian), svd (Su et al.), s3 (Vu et al.), fish
+(Vu & Chandler)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from defocus.methods import lbp as lbp_mod
 from defocus.methods import s3 as s3_mod
 from defocus.methods import svd as svd_mod
 
-METHODS = [("lbp", {}), ("lbp", {"segment": True}), ("svd", {}), ("s3", {}), ("fish", {})]
-IDS = ["lbp", "lbp-segment", "svd", "s3", "fish"]
+METHODS = [("gradient-energy", {}), ("lbp", {}), ("lbp", {"segment": True}), ("svd", {}), ("s3", {}), ("fish", {})]
+IDS = ["gradient-energy", "lbp", "lbp-segment", "svd", "s3", "fish"]
 
 
 def _check_map(out: np.ndarray, shape: tuple[int, int]) -> None:
@@ -47,8 +48,22 @@ def test_flat_and_tiny_images(name, options):
 
 def test_registered():
     names = defocus.available("dbd")
-    for name in ("lbp", "svd", "s3", "fish"):
+    for name in ("gradient-energy", "lbp", "svd", "s3", "fish"):
         assert name in names
+
+
+# --- gradient energy -------------------------------------------------------------------------------------------
+
+
+def test_gradient_energy_is_a_contrast_invariant_ratio():
+    # The cue is the ratio of gradient energy before and after re-blurring: lowering the photo's contrast scales
+    # both alike, so the map barely moves (a cue on the energy itself would follow the contrast).
+    image, _ = half_blurred(96, 128, sigma=3.0)
+    method = defocus.load("gradient-energy")
+    full = method.predict(image)
+    low = method.predict((0.5 + 0.4 * (image - 0.5)).astype(np.float32))
+    assert np.abs(full - low).mean() < 0.02
+    assert low[:, 88:].mean() - low[:, :40].mean() > 0.4
 
 
 # --- LBP ---------------------------------------------------------------------------------------------------------
@@ -91,6 +106,21 @@ def test_matting_follows_colour_edge():
     values[:, -5:] = 1.0
     alpha = lbp_mod.closed_form_matting(np.clip(img, 0, 1), known, values)
     assert alpha[:, 8:26].mean() < 0.1 and alpha[:, 34:52].mean() > 0.9
+
+
+def test_lbp_segmentation_snaps_to_the_colour_edge():
+    # Sharp reddish texture on the left, blurred bluish texture on the right. The windowed LBP sharpness ramps over
+    # a window's width around the border; the trimap matting moves the border onto the colour edge.
+    h, w = 96, 128
+    texture = textured_image(h, w, seed=5)
+    image = texture * np.array([1.0, 0.4, 0.3], np.float32)
+    image[:, 64:] = (cv2.GaussianBlur(texture, (0, 0), 3.0) * np.array([0.3, 0.5, 1.0], np.float32))[:, 64:]
+    soft = defocus.load("lbp").predict(image)
+    seg = defocus.load("lbp", segment=True).predict(image)
+    assert 0.3 < soft[:, 60].mean() < 0.7  # the plain metric is undecided near the border
+    cols = seg.mean(axis=0)
+    assert cols[50:62].max() < 0.25 and cols[66:80].min() > 0.75
+    assert cols[64] - cols[62] > 0.5
 
 
 def test_bp_fusion_agrees_with_consistent_layers():
@@ -195,6 +225,39 @@ def test_s3_spatial_and_spectral_parts():
         block = (block - block.min()) / np.ptp(block) * 255
         scores.append(float(s3_mod.spectral_slope_sharpness(block[None].astype(np.float32))[0]))
     assert scores[0] > scores[1] > scores[2]
+
+
+def test_s3_is_the_geometric_mean_of_its_spectral_and_spatial_parts():
+    image, _ = half_blurred(96, 128, sigma=3.0)
+    s1, s2, s3 = s3_mod.s3_map(image)
+    np.testing.assert_allclose(s3, np.sqrt(s1 * s2), rtol=1e-5, atol=1e-7)
+    for part in (s1, s2):  # both carry the blur: sharper on the sharp half
+        assert part[:, :40].mean() > part[:, 88:].mean() + 0.05
+
+
+def test_fish_weighs_finer_levels_and_the_diagonal_band_more(monkeypatch):
+    # FISH = Σ_n 2^(3−n)·((1 − α)(E_LH + E_HL)/2 + α·E_HH), α = 0.8: put a unit log-energy in one sub-band of one
+    # level at a time and read its weight off the map.
+    names: dict[int, str] = {}
+    real_dwt2 = fish_mod.dwt2
+
+    def dwt2(a):
+        ll, details = real_dwt2(a)
+        names.update({id(b): n for b, n in zip(details, ("LH", "HL", "HH"))})
+        return ll, details
+
+    unit: dict = {}
+
+    def log_energy(band, size, step, rows, cols):
+        level = {8: 1, 4: 2, 2: 3}[size]
+        return np.full((rows, cols), 1.0 if unit.get("at") == (level, names[id(band)]) else 0.0)
+
+    monkeypatch.setattr(fish_mod, "dwt2", dwt2)
+    monkeypatch.setattr(fish_mod, "_block_log_energy", log_energy)
+    image = textured_image(40, 48, seed=2)
+    for at, weight in [((1, "HH"), 4 * 0.8), ((3, "HH"), 1 * 0.8), ((1, "LH"), 4 * 0.1), ((2, "HL"), 2 * 0.1)]:
+        unit["at"] = at
+        np.testing.assert_allclose(fish_mod.fish_bb_map(image), weight, rtol=1e-6)
 
 
 def test_fish_wavelet_filters():

@@ -105,6 +105,26 @@ def test_registered_as_dme():
         assert defocus.describe(name).task == "dme"
 
 
+def _noisy_srgb_step(sigma: float, noise: float = 0.003, seed: int = 1) -> np.ndarray:
+    image = _srgb_image(_blurred_step(sigma))
+    grain = np.random.default_rng(seed).normal(0, noise, image.shape[:2] + (1,)).astype(np.float32)
+    return np.clip(image + grain, 0, 1)
+
+
+def test_karaali_jung_adaptive_scale_and_edge_filtering_keep_noisy_estimates_accurate():
+    # On a noisy edge of σ = 3 the gradient ratio at a fixed re-blur scale (1.5 px) is close to 1 and noise-prone;
+    # the adaptive scale (0.5 × the last Canny scale the edge survives, here 2.5 px) and the filtering along the
+    # connected edge both reduce the error of the per-pixel estimates.
+    image = _noisy_srgb_step(3.0)
+    errors = {}
+    for consistency in (True, False):
+        sparse, known = kj.KaraaliJung2018(consistency=consistency).sparse(image)
+        assert known.sum() > 30
+        errors[consistency] = float(np.abs(sparse[known] - 3.0).mean())
+    assert errors[True] < 0.06, errors
+    assert errors[True] < 0.8 * errors[False], errors
+
+
 def test_canny_finds_a_single_line_per_step():
     edges = zs.canny(_blurred_step(1.5), 1.0)
     cols = np.nonzero(edges[10:-10].any(axis=0))[0]

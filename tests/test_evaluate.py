@@ -400,18 +400,53 @@ def test_positive_class_override_changes_ddffnet_f():
     assert blur["mae"] == focus["mae"]
 
 
-def test_memory_stays_per_image():
-    # Rows hold scalars only, whatever the image size: nothing pixel-sized is kept.
+def _peak_memory_of_scoring(n: int, protocol: str, side: int = 256) -> tuple[int, object]:
+    """tracemalloc's peak while ``n`` pairs of side² float64 maps, each made only when the scorer asks, are
+    scored; returns (peak bytes, result)."""
+    import tracemalloc
+
+    dme = PROTOCOLS[protocol].task == "dme"
+
+    def pred(i):
+        return lambda: np.random.default_rng(i).random((side, side)) * (5 if dme else 1)
+
+    def gt(i):
+        return lambda: (np.random.default_rng(10_000 + i).random((side, side)) > 0.5) * (4.0 if dme else 1.0) + dme
+
+    tracemalloc.start()
+    try:
+        res = evaluate_maps(((str(i), pred(i)) for i in range(n)), {str(i): gt(i) for i in range(n)}, protocol)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak, res
+
+
+@pytest.mark.parametrize("name", ["ddffnet", "dd", "zhao", "pysod", "br2net", "rtf"])
+def test_memory_stays_per_image(name):
+    # Doubling the number of images must not raise the peak by even half a map: nothing pixel-sized outlives its
+    # pair (a scorer that kept every map would add 2 × 6 maps here).
+    map_bytes = 256 * 256 * 8
+    _peak_memory_of_scoring(2, name)  # imports and caches out of the way
+    small, res_small = _peak_memory_of_scoring(6, name)
+    large, res_large = _peak_memory_of_scoring(12, name)
+    assert res_small.n_images == 6 and res_large.n_images == 12 and not res_large.failures
+    assert large - small < map_bytes / 2, (name, small, large)
+    for r in res_large.per_image:
+        assert all(np.isscalar(v) or v is None for v in r.values()), name
+
+
+def test_inverted_blur_maps_are_flagged():
     rng = np.random.default_rng(0)
-    for name in ("ddffnet", "dd", "zhao", "pysod", "br2net"):
-        res = evaluate_maps({str(i): rng.random((64, 64)) for i in range(3)},
-                            {str(i): (rng.random((64, 64)) > 0.5).astype(float) for i in range(3)}, name)
-        assert res.n_images == 3, name
-        for r in res.per_image:
-            assert all(np.isscalar(v) or v is None for v in r.values()), name
-        for key in ("mae", "fbeta", "iou", "accuracy"):
-            assert 0 <= res.summary[key] <= 1, (name, key)
-        assert len(res.curves["precision"]) == 256
+    gts = {str(i): (rng.random((32, 32)) > 0.5).astype(float) for i in range(3)}
+    good = {k: np.clip(g + rng.normal(0, 0.1, g.shape), 0, 1) for k, g in gts.items()}
+    inverted = {k: 1 - p for k, p in good.items()}
+    weak = {k: np.full(g.shape, 0.5) for k, g in gts.items()}  # MAE 0.5: poor, not inverted
+    assert evaluate_maps(good, gts).warnings == []
+    assert evaluate_maps(weak, gts).warnings == []
+    (line,) = evaluate_maps(inverted, gts).warnings
+    assert "inverted" in line and "\n" not in line
+    assert evaluate_maps(inverted, gts, pred_polarity="focus").warnings == []
 
 
 class _Sample:

@@ -97,9 +97,9 @@ def test_cli_reports_bad_pairs_on_one_line_each_and_exits_1(dbd_dirs, capsys):
 
 def test_cli_needs_gt_polarity_and_a_gt_source(dbd_dirs, capsys):
     pred, gt = dbd_dirs
-    assert main(["evaluate", "--pred", str(pred), "--gt", str(gt)]) == 1
+    assert main(["evaluate", "--pred", str(pred), "--gt", str(gt)]) == 2  # usage errors exit 2
     assert "--gt-polarity" in capsys.readouterr().err
-    assert main(["evaluate", "--pred", str(pred), "--gt-polarity", "blur"]) == 1
+    assert main(["evaluate", "--pred", str(pred), "--gt-polarity", "blur"]) == 2
     assert "--gt DIR" in capsys.readouterr().err
 
 
@@ -154,7 +154,7 @@ def test_cli_defocus_maps_rtf(tmp_path, capsys):
     assert s["results"][0]["options"]["drop_right"] == 20
     assert not (tmp_path / "plots").exists()
     assert main(["evaluate", "--pred", str(pred), "--gt", str(gt), "--protocol", "ddffnet", "--gt-polarity",
-                 "blur", "--drop-right", "3"]) == 1
+                 "blur", "--drop-right", "3"]) == 2
     assert "only for defocus-map protocols" in capsys.readouterr().err
 
 
@@ -265,3 +265,179 @@ def test_colour_maps_are_read_by_luma_like_the_reference_scripts(tmp_path):
     assert read_score_map(tmp_path / "red.png")[0, 0] == pytest.approx(76 / 255)  # PIL convert("L")
     assert read_score_map(tmp_path / "grey.png")[0, 0] == pytest.approx(200 / 255)
     assert read_score_map(tmp_path / "m.npy")[0, 0] == pytest.approx(0.25)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# --method: run a registered method on a dataset
+
+
+def _folder_dataset(root, n=2, size=(48, 64)):
+    """images/ + gt/ with the right half of each photo blurred; masks 255 = out of focus (defocus's convention)."""
+    from conftest import half_blurred
+
+    (root / "images").mkdir(parents=True), (root / "gt").mkdir()
+    for i in range(n):
+        image, mask = half_blurred(*size, seed=i)
+        Image.fromarray((image * 255).round().astype(np.uint8)).save(root / "images" / f"p{i}.png")
+        Image.fromarray((mask * 255).astype(np.uint8)).save(root / "gt" / f"p{i}.png")
+    return root
+
+
+def test_method_on_a_folder_dataset_prints_the_score_table(tmp_path, capsys):
+    root = _folder_dataset(tmp_path / "set")
+    code = main(["evaluate", "--method", "lbp", "--dataset", "folder", "--root", str(root),
+                 "--json", str(tmp_path / "s.json")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "| lbp | set | ddffnet | 2 |" in captured.out
+    doc = json.loads((tmp_path / "s.json").read_text())
+    api = evaluate_method("lbp", __import__("defocus.data").data.open_dataset("folder", root), "ddffnet")
+    assert doc["mae"] == pytest.approx(api.summary["mae"]) and doc["fbeta"] == pytest.approx(api.summary["fbeta"])
+    assert doc["results"][0]["seconds_per_image"] > 0
+
+
+def test_method_gets_weights_and_literal_options(tmp_path, capsys, monkeypatch):
+    import defocus.registry as registry
+
+    root = _folder_dataset(tmp_path / "set", n=1)
+    seen = {}
+    real_load = registry.load
+
+    def load(name, device="cpu", **options):
+        seen.update(name=name, device=device, **options)
+        return real_load("gradient-energy")
+
+    monkeypatch.setattr(registry, "load", load)
+    code = main(["evaluate", "--method", "gradient-energy", "--weights", "m.pth", "--option", "sigma=2.5",
+                 "--option", "scales=(1, 2)", "--option", "mode=fast", "--dataset", "folder", "--root", str(root)])
+    assert code == 0, capsys.readouterr().err
+    assert seen == {"name": "gradient-energy", "device": "cpu", "weights": "m.pth", "sigma": 2.5, "scales": (1, 2),
+                    "mode": "fast"}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--method", "lbp", "--pred", "x", "--dataset", "folder", "--root", "."], "not both"),
+    (["--weights", "m.pth", "--pred", "x", "--gt", "."], "--weights: only with --method"),
+    (["--method", "lbp"], "--method needs --dataset"),
+    (["--method", "lbp", "--dataset", "folder"], "needs --root"),
+    (["--method", "lbp", "--dataset", "folder", "--root", ".", "--option", "nokey"], "expected KEY=VALUE"),
+    (["--method", "lbp", "--dataset", "folder", "--root", ".", "--protocol", "rtf"], "scores dme maps"),
+])
+def test_usage_errors_exit_2_with_one_line(argv, message, capsys):
+    assert main(["evaluate", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_synth_dataset_kind_runs_the_benchmark_scenes(shared_dir, tmp_path, capsys):
+    code = main(["evaluate", "--method", "lbp", "--dataset", "synth", "--dataset-option", "n=2",
+                 "--json", str(tmp_path / "s.json")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "| lbp | synth_test | ddffnet | 2 |" in captured.out
+    code = main(["evaluate", "--method", "zhuo-sim", "--dataset", "synth", "--dataset-option", "n=1",
+                 "--json", str(tmp_path / "d.json")])
+    assert code == 0, capsys.readouterr().err
+    options = json.loads((tmp_path / "d.json").read_text())["results"][0]["options"]
+    assert options["drop_right"] == 0 and options["gt_units"] == "sigma"  # the dataset's sigma maps, whole frame
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Output paths are checked before scoring (issue 13, defect 10)
+
+
+def _spy_on_scoring(monkeypatch):
+    import defocus.evaluate.core as core
+
+    calls = []
+    real_add = core.Evaluation.add
+    monkeypatch.setattr(core.Evaluation, "add", lambda self, *a, **k: calls.append(1) or real_add(self, *a, **k))
+    return calls
+
+
+@pytest.mark.parametrize("flag, target", [("--json", "file/s.json"), ("--plots", "file"), ("--out", "file"),
+                                          ("--csv", "file/sub/p.csv"), ("--json", "folder")])
+def test_unwritable_output_paths_fail_before_scoring(dbd_dirs, tmp_path, capsys, monkeypatch, flag, target):
+    pred, gt = dbd_dirs
+    (tmp_path / "file").write_text("not a folder")
+    (tmp_path / "folder").mkdir()
+    calls = _spy_on_scoring(monkeypatch)
+    code = main(["evaluate", "--pred", str(pred), "--gt", str(gt), "--gt-polarity", "focus", flag,
+                 str(tmp_path / target)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert str(tmp_path / target) in captured.err
+    assert calls == [] and captured.out == ""  # nothing scored, no table
+
+
+def test_read_only_output_folder_fails_before_scoring(dbd_dirs, tmp_path, capsys, monkeypatch):
+    import os
+
+    pred, gt = dbd_dirs
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    # As a read-only file system answers (root may write into a chmod-ed folder, so the test asks access()).
+    monkeypatch.setattr(os, "access", lambda p, mode, **k: False if Path(p) == locked else real_access(p, mode, **k))
+    calls = _spy_on_scoring(monkeypatch)
+    code = main(["evaluate", "--pred", str(pred), "--gt", str(gt), "--gt-polarity", "focus",
+                 "--json", str(locked / "s.json")])
+    err = capsys.readouterr().err
+    assert code == 1 and calls == []
+    assert "read-only" in err and str(locked / "s.json") in err and err.count("\n") == 1
+
+
+def test_existing_report_without_force_fails_before_scoring(dbd_dirs, tmp_path, capsys, monkeypatch):
+    pred, gt = dbd_dirs
+    (tmp_path / "s.json").write_text("{}")
+    calls = _spy_on_scoring(monkeypatch)
+    assert main(["evaluate", "--pred", str(pred), "--gt", str(gt), "--gt-polarity", "focus",
+                 "--json", str(tmp_path / "s.json")]) == 1
+    assert calls == [] and "exists already" in capsys.readouterr().err
+    assert (tmp_path / "s.json").read_text() == "{}"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Inverted polarity and 0–255 arrays are not scored silently (issue 13, defect 11)
+
+
+def test_inverted_predictions_get_a_one_line_warning(dbd_dirs, tmp_path, capsys):
+    pred, gt = dbd_dirs
+    assert main(["evaluate", "--pred", str(pred), "--gt", str(gt), "--gt-polarity", "focus"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert main(["evaluate", "--pred", str(pred), "--gt", str(gt), "--gt-polarity", "blur"]) == 0  # wrong polarity
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "inverted" in warnings[0]
+
+
+def test_npy_maps_in_0_255_are_rescaled_with_a_warning(dbd_dirs, tmp_path, capsys):
+    pred, gt = dbd_dirs
+    unit, byte = tmp_path / "unit", tmp_path / "byte"
+    for i in range(3):
+        blur = read_map(pred / f"{i}_blur.png")
+        write_npy(unit / f"{i}_blur.npy", blur)
+        write_npy(byte / f"{i}_blur.npy", blur * 255)
+    docs = []
+    for folder in (unit, byte):
+        assert main(["evaluate", "--pred", str(folder), "--gt", str(gt), "--gt-polarity", "focus",
+                     "--json", str(tmp_path / f"{folder.name}.json")]) == 0
+        err = capsys.readouterr().err
+        warnings = [line for line in err.splitlines() if "warning" in line]
+        assert len(warnings) == (1 if folder == byte else 0), err
+        docs.append(json.loads((tmp_path / f"{folder.name}.json").read_text()))
+    assert str(byte) in warnings[0] and "255" in warnings[0]
+    assert docs[1]["mae"] == pytest.approx(docs[0]["mae"], abs=1e-6)
+    assert docs[1]["fbeta"] == pytest.approx(docs[0]["fbeta"], abs=1e-6)
+
+
+def test_npy_maps_beyond_0_255_are_refused(dbd_dirs, tmp_path, capsys):
+    pred, gt = dbd_dirs
+    wild = tmp_path / "wild"
+    wild.mkdir()
+    for i in range(3):
+        np.save(wild / f"{i}_blur.npy", read_map(pred / f"{i}_blur.png") * (1000 if i == 0 else 1))
+    assert main(["evaluate", "--pred", str(wild), "--gt", str(gt), "--gt-polarity", "focus"]) == 1
+    captured = capsys.readouterr()
+    assert "0_blur.npy holds values" in captured.err and captured.err.count("holds values") == 1
+    assert "| wild | bench | ddffnet | 2 |" in captured.out  # the other two are scored

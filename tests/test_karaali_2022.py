@@ -122,11 +122,64 @@ def test_dense_map(method):
 def test_dbd_variant_range():
     img = textured_image(64, 80, seed=2)
     img[:, 40:] = blur(img, 4.0)[:, 40:]
-    soft = defocus.load("karaali-2022-dbd", edges=sparse_edges(img.shape[:2], step=6)).predict(img)
-    assert soft.dtype == np.float32 and soft.shape == (64, 80) and 0 <= soft.min() and soft.max() <= 1
-    hard = defocus.load("karaali-2022-dbd", alpha=0.5, edges=sparse_edges(img.shape[:2], step=6)).predict(img)
-    assert set(np.unique(hard)) <= {0.0, 1.0}
+    edges = sparse_edges(img.shape[:2], step=6)
+    sigma = defocus.load("karaali-2022", edges=edges).predict(img)
+    assert sigma.max() - sigma.min() > 0.5  # the defocus map has contrast, so the blur map must span [0, 1]
+    soft = defocus.load("karaali-2022-dbd", edges=edges).predict(img)
+    assert soft.dtype == np.float32 and soft.shape == (64, 80)
+    assert soft.min() == 0.0 and soft.max() == 1.0
+    # The min-max normalised defocus map: same order as σ, 1 where σ is largest.
+    np.testing.assert_allclose(soft, (sigma - sigma.min()) / (sigma.max() - sigma.min()), atol=1e-6)
+    assert soft[:, 48:].mean() > soft[:, :32].mean() + 0.2  # the blurred half is the more defocused
+    # Thresholding at α is the paper's Eq. 5 on the soft map, and both classes occur.
+    hard = defocus.load("karaali-2022-dbd", alpha=0.5, edges=edges).predict(img)
+    assert np.array_equal(hard, (soft > 0.5).astype(np.float32))
+    assert set(np.unique(hard)) == {0.0, 1.0}
     assert defocus.describe("karaali-2022-dbd").task == "dbd" and defocus.describe("karaali-2022").task == "dme"
+
+
+def _labelled_edges(monkeypatch, h: int = 64, w: int = 64):
+    """Pattern edges of disk radius 1 (column 20) and 5 (column 44) on a flat photo, a depth edge at column 32
+    between them: the networks are replaced by these labels, so only the propagation decides the map."""
+    edges = np.zeros((h, w), bool)
+    edges[:, [20, 32, 44]] = True
+
+    def labels(image, edge_map, bnet, enet=None, batch=4096, device="cpu"):
+        ys, xs = np.nonzero(edge_map)
+        return ys, xs, np.where(xs < 32, 1.0, 5.0).astype(np.float32), xs == 32
+
+    monkeypatch.setattr(k22, "classify_edges", labels)
+    return np.full((h, w, 3), 0.5, np.float32), edges
+
+
+@needs_weights
+def test_depth_edges_stop_the_propagation(monkeypatch):
+    image, edges = _labelled_edges(monkeypatch)
+    radius = defocus.load("karaali-2022", edges=edges).predict_radius(image)
+    # ψ on the depth edge: each side keeps its own blur up to the edge, as a depth discontinuity should.
+    np.testing.assert_allclose(radius[:, :32], 1.0, atol=0.01)
+    np.testing.assert_allclose(radius[:, 33:], 5.0, atol=0.01)
+    # The ablation without E-Net (ψ = 0): the two blur levels bleed into each other across the depth edge.
+    plain = defocus.load("karaali-2022", edges=edges, psi=0).predict_radius(image)
+    assert plain[:, 31].min() > 2.0 and plain[:, 33].max() < 4.0
+
+
+def test_propagate_blocks_only_at_depth_edges():
+    h, w = 64, 64
+    image = np.full((h, w, 3), 0.5, np.float32)
+    sparse = np.zeros((h, w), np.float32)
+    pattern = np.zeros((h, w), bool)
+    pattern[:, 20], sparse[:, 20] = True, 1.0
+    pattern[:, 44], sparse[:, 44] = True, 5.0
+    depth = np.zeros((h, w), bool)
+    depth[:, 32] = True
+    walled = k22.propagate(image, sparse, pattern, depth, psi=100.0)
+    free = k22.propagate(image, sparse, pattern, depth, psi=0.0)
+    np.testing.assert_allclose(walled[:, :32], 1.0, atol=0.01)
+    np.testing.assert_allclose(walled[:, 33:], 5.0, atol=0.01)
+    assert free[:, 31].min() > 2.0
+    # No depth edge at all: ψ changes nothing.
+    np.testing.assert_array_equal(k22.propagate(image, sparse, pattern, np.zeros_like(depth), psi=100.0), free)
 
 
 @needs_weights

@@ -26,7 +26,8 @@ def test_matches_shipped_rtf_table(shared_dir):
 
 def test_convert_units():
     s = np.array([[1.0, 2.0]], np.float32)
-    assert convert(s, "sigma") is not None and convert(s, "sigma").dtype == np.float32
+    np.testing.assert_array_equal(convert(s, "sigma"), s)
+    assert convert(s, "sigma").dtype == np.float32
     assert np.all(convert(s, "radius") > s)
     with pytest.raises(ValueError):
         convert(s, "furlongs")

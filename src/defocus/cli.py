@@ -1,78 +1,150 @@
 """The ``defocus`` command line.
 
 ``defocus detect``, ``estimate``, ``evaluate``, ``synth``, ``train`` and ``methods``. Per-file problems are reported
-on one line each and the batch goes on; the exit code is 1 if any file failed, 2 for a usage error.
+on one line each and the batch goes on; the exit code is 1 if any file failed, 2 for a usage error (nothing run).
+A photo's output files appear together or not at all, so an interrupted or failed photo never blocks a re-run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import signal
 import sys
+import threading
+import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from . import __version__, registry
-from .errors import DefocusError, OutputExistsError
+from .errors import DefocusError, OutputExistsError, UsageError
 
 
 def _error(msg: str) -> None:
-    print(f"defocus: error: {msg}", file=sys.stderr)
+    print(f"defocus: error: {msg}", file=sys.stderr, flush=True)
+
+
+def _info(msg: str) -> None:
+    print(f"defocus: {msg}", file=sys.stderr, flush=True)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"defocus: warning: {message}", file=sys.stderr, flush=True)
 
 
 def _check_device(device: str) -> None:
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        raise UsageError(f"--device {device}: unknown device; use cpu, cuda or cuda:N")
     if device.startswith("cuda"):
         import torch
 
         if not torch.cuda.is_available():
-            raise DefocusError(f"--device {device}: no CUDA device is available on this machine")
+            raise UsageError(f"--device {device}: no CUDA device is available on this machine")
 
 
 def _load_method(name: str, task: str, device: str) -> registry.Method:
     cls = registry.describe(name)
     if cls.task != task:
         other = "detect" if cls.task == "dbd" else "estimate"
-        raise DefocusError(f"method {name!r} is a {cls.task.upper()} method; use 'defocus {other}'")
+        raise UsageError(f"method {name!r} is a {cls.task.upper()} method; use 'defocus {other}'")
     _check_device(device)
     return registry.load(name, device=device)
 
 
+def prepare_output_dir(folder: Path) -> None:
+    """Create ``folder`` and check that files can be written there, before any photo is computed."""
+    from .io import remove_stale_parts
+
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"-o {folder}: exists and is not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".defocus-write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"-o {folder}: cannot write there ({exc.strerror or exc})") from None
+    remove_stale_parts(folder)
+
+
+def output_stems(paths: list[Path]) -> dict[Path, str]:
+    """The name each input's outputs start with: its stem, or its whole file name where two inputs of the batch
+    share a stem (``a.jpg`` and ``a.png`` -> ``a.jpg``, ``a.png``). Two inputs with the same file name in different
+    folders cannot be told apart that way: a :class:`UsageError` names both before any work."""
+    by_stem: dict[str, list[Path]] = {}
+    for p in paths:
+        by_stem.setdefault(p.stem, []).append(p)
+    stems = {p: (p.stem if len(group) == 1 else p.name) for group in by_stem.values() for p in group}
+    seen: dict[str, Path] = {}
+    for p, stem in stems.items():
+        if stem in seen:
+            raise UsageError(f"{seen[stem]} and {p} would write the same output files; run them into separate "
+                             f"folders")
+        seen[stem] = p
+    return stems
+
+
 def run_batch(
     inputs: list[str],
-    outputs_of: Callable[[Path], list[Path]],
-    process: Callable[[Path], None],
+    out: Path,
+    outputs_of: Callable[[str], list[Path]],
+    process: Callable[[Path, list[Path], "StagedFiles"], None],
     *,
     force: bool,
     desc: str,
 ) -> int:
     """Run ``process`` on every image found in ``inputs``; report failures on one line each; return the exit code.
 
-    ``outputs_of(path)`` lists the files ``process`` would write, so existing ones are refused before any work.
+    ``outputs_of(stem)`` lists the files a photo writes; ``process(path, files, stage)`` computes them and writes
+    them into ``stage``, which puts them in place together once every one is written (or removes them all).
     """
     from tqdm import tqdm
 
-    from .io import find_images
+    from .io import StagedFiles, find_images
 
     paths, failures = find_images(inputs)
+    prepare_output_dir(out)
+    stems = output_stems(paths)
     for msg in failures:
         _error(msg)
-    n_failed = len(failures)
-    for path in tqdm(paths, desc=desc, unit="img", disable=None, file=sys.stderr):
+    n_failed, n_written = len(failures), 0
+    interactive = sys.stderr.isatty()
+    bar = tqdm(total=len(paths), desc=desc, unit="img", file=sys.stderr, disable=not interactive)
+    for i, path in enumerate(paths, 1):
+        start = time.perf_counter()
+        files = outputs_of(stems[path])
+        status = ""
         try:
             if not force:
-                for out in outputs_of(path):
-                    if out.exists():
-                        raise OutputExistsError(f"{out}: exists already (use --force to overwrite)")
-            process(path)
+                for f in files:
+                    if f.exists():
+                        raise OutputExistsError(f"{f}: exists already (use --force to overwrite)")
+            with StagedFiles(force) as stage:
+                process(path, files, stage)
+            n_written += len(files)
+            status = f"wrote {len(files)} files ({time.perf_counter() - start:.1f} s)"
         except DefocusError as exc:
             n_failed += 1
-            tqdm.write(f"defocus: error: {exc}", file=sys.stderr)
-        except (MemoryError, RuntimeError, ValueError, OSError) as exc:
+            status = "failed"
+            (tqdm.write if interactive else print)(f"defocus: error: {exc}", file=sys.stderr)
+        except (MemoryError, RecursionError, ArithmeticError, LookupError, RuntimeError, TypeError, ValueError,
+                OSError) as exc:
             n_failed += 1
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            tqdm.write(f"defocus: error: {path}: {type(exc).__name__}: {first}", file=sys.stderr)
+            status = "failed"
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            (tqdm.write if interactive else print)(f"defocus: error: {path}: {type(exc).__name__}: {first}",
+                                                   file=sys.stderr)
+        if interactive:
+            bar.update(1)
+        else:
+            _info(f"[{i}/{len(paths)}] {path}: {status}")
+    bar.close()
     total = len(paths) + len(failures)
+    _info(f"wrote {n_written} files for {total - n_failed} of {total} photo(s) into {out}")
     if n_failed:
         _error(f"{n_failed} of {total} input(s) failed")
         return 1
@@ -82,6 +154,14 @@ def run_batch(
     return 0
 
 
+def _finite_map(values: np.ndarray, path: Path, method: str) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float32)
+    bad = values.size - int(np.count_nonzero(np.isfinite(values)))
+    if bad:
+        raise DefocusError(f"{path}: method {method!r} returned {bad} non-finite value(s); nothing written")
+    return values
+
+
 def cmd_detect(args: argparse.Namespace) -> int:
     from .io import read_image, write_npy, write_overlay, write_png8
 
@@ -89,45 +169,41 @@ def cmd_detect(args: argparse.Namespace) -> int:
     out = Path(args.output)
     suffix = "_focus" if args.focus else "_blur"
 
-    def outputs_of(path: Path) -> list[Path]:
-        files = [out / f"{path.stem}{suffix}.png", out / f"{path.stem}_overlay.jpg"]
-        return files + ([out / f"{path.stem}{suffix}.npy"] if args.npy else [])
+    def outputs_of(stem: str) -> list[Path]:
+        files = [out / f"{stem}{suffix}.png", out / f"{stem}_overlay.jpg"]
+        return files + ([out / f"{stem}{suffix}.npy"] if args.npy else [])
 
-    def process(path: Path) -> None:
-        image = read_image(path)
-        blur = np.clip(method.predict(image), 0.0, 1.0).astype(np.float32)
+    def process(path: Path, files: list[Path], stage) -> None:
+        image = read_image(path, max_pixels=args.max_pixels)
+        blur = np.clip(_finite_map(method.predict(image), path, args.method), 0.0, 1.0)
         saved = 1.0 - blur if args.focus else blur
-        files = outputs_of(path)
-        write_png8(files[0], saved, force=args.force)
-        write_overlay(files[1], image, blur, force=args.force)
+        write_png8(files[0], saved, stage=stage)
+        write_overlay(files[1], image, blur, stage=stage)
         if args.npy:
-            write_npy(files[2], saved, force=args.force)
+            write_npy(files[2], saved, stage=stage)
 
-    return run_batch(args.inputs, outputs_of, process, force=args.force, desc=f"detect [{args.method}]")
+    return run_batch(args.inputs, out, outputs_of, process, force=args.force, desc=f"detect [{args.method}]")
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
     from .io import read_image, write_defocus_png, write_npy
     from .units import convert
 
-    if args.method is None:
-        raise DefocusError("no defocus-map method is registered yet")
     method = _load_method(args.method, "dme", args.device)
     out = Path(args.output)
     unit_label = "px sigma" if args.units == "sigma" else "px radius"
 
-    def outputs_of(path: Path) -> list[Path]:
-        return [out / f"{path.stem}_defocus.npy", out / f"{path.stem}_defocus.png"]
+    def outputs_of(stem: str) -> list[Path]:
+        return [out / f"{stem}_defocus.npy", out / f"{stem}_defocus.png"]
 
-    def process(path: Path) -> None:
-        image = read_image(path)
-        sigma = np.maximum(np.nan_to_num(method.predict(image).astype(np.float32)), 0.0)
+    def process(path: Path, files: list[Path], stage) -> None:
+        image = read_image(path, max_pixels=args.max_pixels)
+        sigma = np.maximum(_finite_map(method.predict(image), path, args.method), 0.0)
         values = convert(sigma, args.units)
-        files = outputs_of(path)
-        write_npy(files[0], values, force=args.force)
-        write_defocus_png(files[1], values, unit=unit_label, force=args.force)
+        write_npy(files[0], values, stage=stage)
+        write_defocus_png(files[1], values, unit=unit_label, stage=stage)
 
-    return run_batch(args.inputs, outputs_of, process, force=args.force, desc=f"estimate [{args.method}]")
+    return run_batch(args.inputs, out, outputs_of, process, force=args.force, desc=f"estimate [{args.method}]")
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
@@ -137,7 +213,19 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_pixels(text: str) -> int:
+    try:
+        value = int(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .io import MAX_PIXELS
+
     parser = argparse.ArgumentParser(
         prog="defocus",
         description="Defocus blur detection (blur maps, 1 = out of focus) and defocus map estimation (σ in px).",
@@ -151,7 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-m", "--method", default=default_method, help=f"method name (default: {default_method})")
         p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder for the results")
         p.add_argument("--force", action="store_true", help="overwrite existing output files")
-        p.add_argument("--device", default="cpu", help="cpu or cuda (learned methods)")
+        p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (learned methods)")
+        p.add_argument("--max-pixels", type=_positive_pixels, default=MAX_PIXELS, metavar="N",
+                       help=f"refuse images with more pixels than N (default {MAX_PIXELS:.0e}; bounds memory)")
 
     p = sub.add_parser("detect", help="blur maps: <stem>_blur.png (255 = out of focus) and <stem>_overlay.jpg")
     common(p, registry.DEFAULT_DETECTOR)
@@ -189,17 +279,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so every temporary file is removed on the way out (as for Ctrl-C)."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
+    previous_show, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         return int(args.func(args) or 0)
+    except UsageError as exc:
+        _error(str(exc))
+        return 2
     except DefocusError as exc:
         _error(str(exc))
         return 1
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
+    except Terminated:
+        _error("terminated")
+        return 143
+    finally:
+        warnings.showwarning = previous_show
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

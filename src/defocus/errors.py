@@ -9,6 +9,15 @@ class DefocusError(Exception):
     """Base class of every error defocus raises on purpose."""
 
 
+class UsageError(DefocusError):
+    """The command or call itself is wrong (an unknown name, option or device, an unusable output folder): nothing
+    was run. The CLI exits with code 2."""
+
+
+class InputArrayError(DefocusError, ValueError):
+    """An array handed to a method's ``predict`` is not an H×W×3 (or H×W) image."""
+
+
 class ImageReadError(DefocusError):
     """An input file is missing, empty, truncated, not an image, or too large to decode safely."""
 
@@ -17,8 +26,12 @@ class OutputExistsError(DefocusError):
     """An output file exists already and overwriting was not allowed (``--force``)."""
 
 
-class UnknownMethodError(DefocusError):
+class UnknownMethodError(UsageError):
     """A method name that is not in the registry."""
+
+
+class UnknownOptionError(UsageError):
+    """An option a method does not take."""
 
 
 class WeightsError(DefocusError):

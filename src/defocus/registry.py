@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import UnknownMethodError
+from .errors import InputArrayError, UnknownMethodError
 
 # name -> "module:Class". Add one line per method.
 METHODS: dict[str, str] = {
@@ -66,6 +66,12 @@ class Method:
     summary: str = ""
     paper: str = ""
 
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        predict = cls.__dict__.get("predict")
+        if predict is not None and not getattr(predict, "_checks_input", False):
+            cls.predict = _checked_predict(predict)
+
     def __init__(self, device: str = "cpu", **options: Any) -> None:
         self.device = device
         self.options = options
@@ -87,6 +93,41 @@ class Method:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, task={self.task!r}, device={self.device!r})"
+
+
+def as_photo(image: Any) -> np.ndarray:
+    """The array every method's ``predict`` works on: float32 RGB H×W×3, finite, in [0, 1].
+
+    A grey H×W image is repeated into three channels; an alpha channel is dropped; non-finite values are replaced
+    (NaN and -inf by 0, +inf by 1) with a warning, so no kernel ever sees one.
+    """
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise InputArrayError(f"expected an H×W×3 RGB image, got an array of shape {arr.shape}")
+    arr = np.asarray(arr[..., :3], dtype=np.float32)
+    lo, hi = float(arr.min()), float(arr.max())  # NaN propagates into both
+    if 0.0 <= lo and hi <= 1.0 and arr.flags.c_contiguous:
+        return arr  # the common case: no copy
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        import warnings
+
+        warnings.warn(f"{np.count_nonzero(~np.isfinite(arr))} non-finite pixel value(s) replaced before prediction",
+                      stacklevel=3)
+        arr = np.nan_to_num(arr, nan=0.0, posinf=1.0, neginf=0.0)
+    return np.ascontiguousarray(np.clip(arr, 0.0, 1.0))
+
+
+def _checked_predict(predict):
+    import functools
+
+    @functools.wraps(predict)
+    def checked(self, image, *args, **kw):
+        return predict(self, as_photo(image), *args, **kw)
+
+    checked._checks_input = True
+    return checked
 
 
 def _resolve(name: str) -> type[Method]:

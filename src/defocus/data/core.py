@@ -112,16 +112,20 @@ class Dataset(Sequence[Sample]):
         The loader (``"cuhk"``, ``"dut"``, …).
     layout : str
         Which folder layout was recognised, in words (e.g. ``"image/ + gt/"``).
+    protocol_defaults : dict
+        Protocol options that suit this dataset's ground truth, used by :func:`defocus.evaluate.evaluate_method`
+        unless given (e.g. the synthetic σ maps need no RTF column cropping); usually empty.
     """
 
     def __init__(self, samples: Sequence[Sample], *, name: str, task: str, root: Path, kind: str,
-                 layout: str = "") -> None:
+                 layout: str = "", protocol_defaults: dict[str, Any] | None = None) -> None:
         self._samples = tuple(samples)
         self.name = name
         self.task = task
         self.root = Path(root)
         self.kind = kind
         self.layout = layout
+        self.protocol_defaults = dict(protocol_defaults or {})
 
     def __len__(self) -> int:
         return len(self._samples)
@@ -135,7 +139,7 @@ class Dataset(Sequence[Sample]):
     def __getitem__(self, index):
         if isinstance(index, slice):
             return Dataset(self._samples[index], name=self.name, task=self.task, root=self.root, kind=self.kind,
-                           layout=self.layout)
+                           layout=self.layout, protocol_defaults=self.protocol_defaults)
         return self._samples[index]
 
     def __iter__(self) -> Iterator[Sample]:

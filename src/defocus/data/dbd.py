@@ -154,7 +154,7 @@ def open_ebd(root, subset: str = "all", allow_unlabelled: bool = False) -> Datas
 def _named_dir(root: Path, value: str | None, defaults: tuple[str, ...], role: str) -> Path | None:
     """A folder given by name/path (relative to ``root``), or the first default that exists."""
     if value is not None:
-        path = Path(value).expanduser()
+        path = Path(str(value)).expanduser()
         path = path if path.is_absolute() else root / path
         if not path.is_dir():
             raise DatasetError(f"{path}: no such folder ({role})")
@@ -169,11 +169,12 @@ def open_folder(root, polarity: str | None = None, units: str | None = None, ima
     Parameters
     ----------
     root : str or Path
-        Folder holding ``images/`` and ``masks/`` (or the folders named by ``images`` / ``masks``).
+        Folder holding ``images/`` and ``masks/`` (or the folders named by ``images`` / ``masks``). A photo
+        ``images/a.jpg`` pairs with ``masks/a.png`` or, failing that, ``masks/a_gt.png`` (also ``_mask``).
     polarity : {"blur", "focus"}
-        What white means in the masks: ``"blur"`` = 255 is out of focus (CUHK, CTCUG, defocus's own output and
-        ``defocus synth`` masks), ``"focus"`` = 255 is in focus (DUT, EBD). Required for masks: a wrong guess
-        silently inverts every score.
+        What white means in the masks: ``"blur"`` (the default, defocus's own convention) = 255 is out of focus
+        (CUHK, CTCUG, ``defocus detect`` maps and ``defocus synth`` masks), ``"focus"`` = 255 is in focus (DUT,
+        EBD). A wrong polarity inverts every score; ``defocus evaluate`` warns when the scores look inverted.
     units : {"sigma", "radius"}
         Instead of ``polarity``: the ground truth is a defocus map (``.npy``/``.mat``/float TIFF) in px of
         Gaussian σ or disk radius, read from ``sigma/`` or ``radius/`` unless ``masks`` names the folder.
@@ -185,9 +186,11 @@ def open_folder(root, polarity: str | None = None, units: str | None = None, ima
     """
     root = check_root(root, "folder")
     allow_unlabelled = as_bool(allow_unlabelled, "allow_unlabelled")
-    if (polarity is None) == (units is None):
-        raise DatasetError(f"{root}: a folder dataset needs polarity='blur' (white = out of focus) or 'focus' "
-                           f"(white = in focus) for masks, or units='sigma'|'radius' for defocus maps")
+    if polarity is not None and units is not None:
+        raise DatasetError(f"{root}: a folder dataset holds masks (polarity='blur'|'focus') or defocus maps "
+                           f"(units='sigma'|'radius'), not both")
+    if units is None and polarity is None:
+        polarity = "blur"
     if polarity is not None:
         target = as_choice(polarity, "polarity", ("blur", "focus"))
         gt_defaults, suffixes = ("masks", "gt", "mask"), MASK_SUFFIXES

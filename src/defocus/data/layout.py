@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from ..errors import DatasetError
-from ..io import IMAGE_SUFFIXES
+from ..io import ARRAY_SUFFIXES, IMAGE_SUFFIXES
 from .core import last_number, natural_key
 
 #: Generic names of photo folders, most specific first (compared case-insensitively).
@@ -22,10 +22,13 @@ IMAGE_DIRS = ("image", "images", "img", "imgs", "source", "input", "inputs")
 #: Generic names of ground-truth folders, most specific first.
 GT_DIRS = ("gt", "gts", "mask", "masks", "label", "labels", "groundtruth", "ground_truth", "ground-truth")
 
-#: Ground-truth mask suffixes in order of preference when one stem has several files.
-MASK_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".gif", ".jpg", ".jpeg", ".webp", ".npy", ".mat")
-#: Defocus-map suffixes in order of preference.
-MAP_SUFFIXES = (".npy", ".mat", ".tif", ".tiff")
+#: Ground-truth mask suffixes in order of preference when one stem has several files: images, then arrays.
+MASK_SUFFIXES = IMAGE_SUFFIXES + ARRAY_SUFFIXES
+#: Defocus-map suffixes in order of preference: arrays, then float TIFF (8-bit images cannot hold σ in px).
+MAP_SUFFIXES = ARRAY_SUFFIXES + (".tif", ".tiff")
+
+#: A "mixed" folder (CUHK re-packs, CTCUG) holds photos and masks side by side, told apart by format.
+MIXED_PHOTO_SUFFIXES, MIXED_MASK_SUFFIXES = (".jpg", ".jpeg"), (".png", ".bmp")
 
 # Endings some re-packs add to a mask's stem ("foo.jpg" <-> "foo_gt.png").
 _GT_STEM_ENDINGS = ("_gt", "-gt", "_mask", "-mask", "_label")
@@ -139,8 +142,8 @@ def _has_images(folder: Path) -> bool:
 
 
 def _is_mixed(folder: Path) -> bool:
-    photos = {p.stem.lower() for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".jpg", ".jpeg")}
-    masks = {p.stem.lower() for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".png", ".bmp")}
+    photos = {p.stem.lower() for p in folder.iterdir() if p.is_file() and p.suffix.lower() in MIXED_PHOTO_SUFFIXES}
+    masks = {p.stem.lower() for p in folder.iterdir() if p.is_file() and p.suffix.lower() in MIXED_MASK_SUFFIXES}
     return bool(photos & masks)
 
 
@@ -201,7 +204,7 @@ def _gt_names(named_pairs: Sequence[tuple[str, str]]) -> list[str]:
 
 def list_images(pair: FolderPair) -> list[Path]:
     """The photos of a pair, in natural order of their file names (hidden files skipped)."""
-    exts = (".jpg", ".jpeg") if pair.mixed else IMAGE_SUFFIXES
+    exts = MIXED_PHOTO_SUFFIXES if pair.mixed else IMAGE_SUFFIXES
     files = [p for p in pair.images.iterdir()
              if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in exts]
     if not files:
@@ -218,20 +221,65 @@ def stem_key(stem: str) -> str:
     return s
 
 
-def index_gt(folder: Path, suffixes: Sequence[str], key: Callable[[str], object]) -> dict[object, Path]:
-    """Ground-truth files of a folder by matching key; of several files with one key the earliest suffix wins."""
-    best: dict[object, tuple[int, str, Path]] = {}
-    for p in folder.iterdir():
+def match_key(stem: str, match: str = "stem") -> str | None:
+    """The key that pairs a file with its counterpart: ``match="stem"``: the stem itself; ``match="number"``: the
+    last number in the stem without leading zeros (``"image_01"`` -> ``"1"``), None if it has none."""
+    if match == "stem":
+        return stem
+    if match == "number":
+        number = last_number(stem)
+        return None if number is None else str(number)
+    raise ValueError(f"match must be 'stem' or 'number', not {match!r}")
+
+
+def index_files(folder: Path, suffixes: Sequence[str], key: Callable[[str], object | None], *,
+                strip: str = "") -> tuple[dict[object, Path], list[str]]:
+    """The files of ``folder`` by matching key: the one pairing rule of the dataset loaders and ``defocus evaluate``.
+
+    Parameters
+    ----------
+    folder : Path
+    suffixes : sequence of str
+        Lower-case suffixes to consider, in order of preference: of several files with one key, the earliest
+        suffix wins (then the first name in sort order).
+    key : callable
+        Stem -> key; a file whose key is None is left out (and named in the problems).
+    strip : str
+        Only files whose stem ends with ``strip`` are considered, and ``strip`` is removed before ``key`` (e.g.
+        ``"_blur"`` for the maps ``defocus detect`` writes).
+
+    Returns
+    -------
+    index : dict
+        Key -> file.
+    problems : list of str
+        One line per file without a key and per key shared by files of different stems (the one used is named).
+        Hidden files are skipped silently.
+    """
+    candidates: dict[object, list[tuple[int, str, Path]]] = {}
+    problems = []
+    for p in sorted(folder.iterdir()):
         suf = p.suffix.lower()
-        if not p.is_file() or p.name.startswith(".") or suf not in suffixes:
+        if p.name.startswith(".") or suf not in suffixes or not p.is_file():
             continue
-        k = key(p.stem)
+        stem = p.stem
+        if strip:
+            if not stem.endswith(strip):
+                continue
+            stem = stem[: -len(strip)]
+        k = key(stem)
         if k is None:
+            problems.append(f"{p}: no number in the file name to match by")
             continue
-        rank = (suffixes.index(suf), p.name)
-        if k not in best or rank < best[k][:2]:
-            best[k] = (*rank, p)
-    return {k: v[2] for k, v in best.items()}
+        candidates.setdefault(k, []).append((list(suffixes).index(suf), p.name, p))
+    index = {}
+    for k, found in candidates.items():
+        found.sort()
+        index[k] = found[0][2]
+        if len({q.stem for _, _, q in found}) > 1:
+            problems.append(f"{folder}: files {', '.join(q.name for _, _, q in found)} all match {k!r}; using "
+                            f"{found[0][1]}")
+    return index, problems
 
 
 def pair_entries(pair: FolderPair, suffixes: Sequence[str] = MASK_SUFFIXES, match: str = "stem") -> list[Entry]:
@@ -243,12 +291,12 @@ def pair_entries(pair: FolderPair, suffixes: Sequence[str] = MASK_SUFFIXES, matc
     images = list_images(pair)
     if pair.gt is None:
         return [Entry(p, None, pair) for p in images]
-    gt_suffixes = (".png", ".bmp") if pair.mixed else suffixes
+    gt_suffixes = MIXED_MASK_SUFFIXES if pair.mixed else suffixes
     if match == "number":
-        index = index_gt(pair.gt, gt_suffixes, last_number)
-        return [Entry(p, index.get(last_number(p.stem)), pair) for p in images]
-    exact = index_gt(pair.gt, gt_suffixes, str.lower)
-    loose = index_gt(pair.gt, gt_suffixes, stem_key)
+        index, _ = index_files(pair.gt, gt_suffixes, lambda stem: match_key(stem, "number"))
+        return [Entry(p, index.get(match_key(p.stem, "number")), pair) for p in images]
+    exact, _ = index_files(pair.gt, gt_suffixes, str.lower)
+    loose, _ = index_files(pair.gt, gt_suffixes, stem_key)
     return [Entry(p, exact.get(p.stem.lower()) or loose.get(p.stem.lower()), pair) for p in images]
 
 

@@ -11,6 +11,7 @@ to ``defocus.evaluate``, not to the loader.
 from __future__ import annotations
 
 from ..errors import DatasetError
+from ..io import ARRAY_SUFFIXES
 from .core import Dataset, Sample, as_bool, check_root, last_number
 from .layout import MAP_SUFFIXES, FolderPair, pair_entries, require_labels
 
@@ -45,7 +46,7 @@ def open_rtf(root, allow_unlabelled: bool = False) -> Dataset:
     gt_dir = _first_dir(root, _GT_DIRS)
     if gt_dir is None:
         # Maps lying beside the photos (or in the root) are fine as long as some exist.
-        has_maps = any(p.suffix.lower() in (".mat", ".npy") and last_number(p.stem) is not None
+        has_maps = any(p.suffix.lower() in ARRAY_SUFFIXES and last_number(p.stem) is not None
                        and not p.stem.lower().startswith("conver") for p in root.iterdir() if p.is_file())
         gt_dir = root if has_maps else None
     if gt_dir is None and not allow_unlabelled:

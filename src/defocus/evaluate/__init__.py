@@ -7,17 +7,21 @@
 >>> round(res.summary["fbeta"], 3), round(res.summary["mae"], 3), round(res.summary["iou"], 3)
 (1.0, 0.0, 1.0)
 
+To run a registered method on a dataset and score it (what ``defocus evaluate --method`` and the benchmark scripts
+do): ``evaluate_method("lbp", defocus.data.open_dataset("folder", "my_set"))``.
+
 Protocols (see :mod:`defocus.evaluate.protocols` and ``docs/evaluation.md`` for the exact definitions):
 ``ddffnet``, ``dd``, ``zhao``, ``pysod``, ``br2net`` (DBD) and ``rtf`` (DME).
 """
 
-from .core import Evaluation, Result, evaluate_maps, evaluate_method
+from .core import DEFAULT_PROTOCOLS, Evaluation, Result, evaluate_maps, evaluate_method
 from .metrics import BETA2, Confusion, f_beta
 from .protocols import PROTOCOLS, EvaluationError, Protocol, get_protocol
 from .report import plot_curves, summary_table, to_json, write_csv, write_json, write_markdown
 
 __all__ = [
     "BETA2",
+    "DEFAULT_PROTOCOLS",
     "PROTOCOLS",
     "Confusion",
     "Evaluation",

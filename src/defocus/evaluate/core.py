@@ -17,10 +17,19 @@ from typing import Any, Union
 import numpy as np
 
 from ..errors import DefocusError
-from .protocols import POSITIVES, EvaluationError, Protocol, get_protocol
+from .protocols import POSITIVES, PROTOCOLS, EvaluationError, Protocol, get_protocol
 
 #: A map, or a function that loads it (so a dataset never has to sit in memory).
 MapSource = Union[np.ndarray, Callable[[], np.ndarray]]
+
+#: The protocol used when none is named: the D-DFFNet scripts' for blur maps, RTF's for defocus maps.
+DEFAULT_PROTOCOLS = {"dbd": "ddffnet", "dme": "rtf"}
+
+#: Blur maps look inverted (1 = in focus) when their MAE is above this …
+INVERTED_MAE = 0.5
+#: … and their complement (1 − map) has an MAE lower by at least this much (for binary masks the complement's
+#: MAE is exactly 1 − MAE, so the warning starts at MAE 0.6).
+INVERTED_MARGIN = 0.2
 
 
 @dataclass
@@ -46,6 +55,8 @@ class Result:
         Mean time of ``method.predict`` per image when the method was run (:func:`evaluate_method`).
     failures : list of str
         One line per pair that could not be scored.
+    warnings : list of str
+        One line per doubt about the scores themselves (e.g. blur maps that look inverted).
     method, dataset : str or None
         Labels for reports.
     options : dict
@@ -59,6 +70,7 @@ class Result:
     curves: dict[str, Any] | None
     seconds_per_image: float | None = None
     failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     method: str | None = None
     dataset: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
@@ -80,6 +92,7 @@ class Result:
             "summary": self.summary,
             "options": self.options,
             "failures": self.failures,
+            "warnings": self.warnings,
         }
         if per_image:
             out["per_image"] = self.per_image
@@ -148,6 +161,9 @@ class Evaluation:
         self.accumulator = protocol.accumulator()
         self.failures: list[str] = []
         self.seconds: list[float] = []
+        # Per-image MAE of each blur map and of its complement, for the inverted-polarity check.
+        self._mae: list[float] = []
+        self._complement_mae: list[float] = []
 
     def fail(self, message: str) -> None:
         """Record a pair that could not be scored (one line)."""
@@ -174,6 +190,9 @@ class Evaluation:
                     g = 1.0 - g
             p, g = self.protocol.align(p, g)
             row = self.accumulator.add(name, p, g)
+            if self.protocol.task == "dbd":
+                self._mae.append(float(np.mean(np.abs(p - g))))
+                self._complement_mae.append(float(np.mean(np.abs(1.0 - p - g))))
         except EvaluationError as exc:
             self.fail(f"{label or name}: {exc}")
             return None
@@ -184,6 +203,18 @@ class Evaluation:
             row["seconds"] = float(seconds)
             self.seconds.append(float(seconds))
         return row
+
+    def warnings(self) -> list[str]:
+        """Doubts about the scores so far: blur maps whose MAE is above :data:`INVERTED_MAE` while their complement
+        scores at least :data:`INVERTED_MARGIN` better look inverted (1 = in focus)."""
+        if not self._mae:
+            return []
+        mae, complement = float(np.mean(self._mae)), float(np.mean(self._complement_mae))
+        if mae > INVERTED_MAE and complement <= mae - INVERTED_MARGIN:
+            return [f"the blur maps look inverted: MAE {mae:.3f}, but their complement (1 - map) scores MAE "
+                    f"{complement:.3f}; are they in-focus maps (--pred-polarity focus) or is the ground truth's "
+                    f"polarity wrong?"]
+        return []
 
     def result(self, *, method: str | None = None, dataset: str | None = None) -> Result:
         summary, rows, curves = self.accumulator.finish()
@@ -202,6 +233,7 @@ class Evaluation:
             curves=curves,
             seconds_per_image=float(np.mean(self.seconds)) if self.seconds else None,
             failures=list(self.failures),
+            warnings=self.warnings(),
             method=method,
             dataset=dataset,
             options=options,
@@ -272,32 +304,40 @@ def _ground_truth(sample: Any, proto: Protocol) -> np.ndarray | None:
 def evaluate_method(
     method: Any,
     dataset: Sequence[Any],
-    protocol: str | Protocol = "ddffnet",
+    protocol: str | Protocol | None = None,
     *,
     limit: int | None = None,
     device: str = "cpu",
+    method_options: Mapping[str, Any] | None = None,
     progress: bool = False,
     on_error: Callable[[str], None] | None = None,
     **options: Any,
 ) -> Result:
     """Run a method on every sample of a dataset and score it; also times ``predict``.
 
+    The one evaluation path: ``defocus evaluate --method`` and the benchmark scripts call it.
+
     Parameters
     ----------
     method : str or defocus.registry.Method
-        A registry name (built with ``defocus.load(name, device=device)``) or a built method.
+        A registry name (built with ``defocus.registry.load(name, device=device, **method_options)``) or a built
+        method.
     dataset : sequence of samples
         E.g. :func:`defocus.data.open_dataset`. Each sample needs ``name``, ``image()`` and, for DBD,
         ``blur_mask()`` (our polarity); for DME ``radius()`` (``gt_units="radius"``) or ``sigma()``.
-    protocol : str or Protocol
-        Must be of the method's task.
+    protocol : str or Protocol, optional
+        Must be of the method's task; default :data:`DEFAULT_PROTOCOLS` of that task (``ddffnet`` / ``rtf``).
     limit : int, optional
         Score only the first ``limit`` samples.
+    method_options : mapping, optional
+        Options of the method when ``method`` is a name (e.g. ``{"weights": "model.pth"}``).
     progress : bool
-        Show a progress bar on stderr.
+        Show a progress bar on stderr (a terminal only).
     **options
-        Protocol options (see :func:`evaluate_maps`). For a protocol with ``drop_right`` (``rtf``) the image's
-        last ``drop_right`` columns are removed before ``predict``, as in Karaali & Jung's RTF demo.
+        Protocol options (see :func:`evaluate_maps`; ``None`` = the protocol's default). A protocol given by name
+        also takes the dataset's ``protocol_defaults`` for the options not given (the synthetic σ maps of
+        :mod:`defocus.data.synth` are scored over the whole frame). For a protocol with ``drop_right`` (``rtf``)
+        the image's last ``drop_right`` columns are removed before ``predict``, as in Karaali & Jung's RTF demo.
 
     Returns
     -------
@@ -307,7 +347,15 @@ def evaluate_method(
     if isinstance(method, str):
         from .. import registry
 
-        method = registry.load(method, device=device)
+        method = registry.load(method, device=device, **dict(method_options or {}))
+    elif method_options:
+        raise EvaluationError("method_options are for a method given by name; this one is built already")
+    if protocol is None:
+        protocol = DEFAULT_PROTOCOLS.get(getattr(method, "task", None), "ddffnet")
+    named = PROTOCOLS.get(protocol) if isinstance(protocol, str) else None
+    if named is not None and named.task == getattr(dataset, "task", None):
+        given = {k: v for k, v in options.items() if v is not None}
+        options = {**getattr(dataset, "protocol_defaults", {}), **given}
     proto = get_protocol(protocol, **options)
     task = getattr(method, "task", None)
     if task != proto.task:
@@ -319,7 +367,8 @@ def evaluate_method(
     if progress:
         from tqdm import tqdm
 
-        iterator = tqdm(samples, desc=f"evaluate [{getattr(method, 'name', '')}]", unit="img", file=sys.stderr)
+        iterator = tqdm(samples, desc=f"evaluate [{getattr(method, 'name', '')}]", unit="img", file=sys.stderr,
+                        disable=None)
     drop = int(getattr(proto, "drop_right", 0) or 0)
     for sample in iterator:
         name = str(sample.name)

@@ -26,7 +26,7 @@ try:  # numba makes the recursion ~10x faster; the NumPy fallback gives identica
 except ImportError:  # pragma: no cover - numba is optional
     _numba = None
 
-__all__ = ["recursive_filter", "interpolate", "domain_derivatives", "iteration_sigmas"]
+__all__ = ["recursive_filter", "interpolate", "propagate", "domain_derivatives", "iteration_sigmas"]
 
 
 def iteration_sigmas(sigma_s: float, iterations: int) -> list[float]:
@@ -252,3 +252,46 @@ def interpolate(
     tiny = np.float32(1e-12)
     dense = np.where(den > tiny, num / np.maximum(den, tiny), fallback)
     return dense.astype(np.float32, copy=False)
+
+
+def propagate(
+    image: np.ndarray,
+    sparse: np.ndarray,
+    known: np.ndarray,
+    sigma_r: float = 3.75,
+    iterations: int = 5,
+    penalty: np.ndarray | None = None,
+    *,
+    sigma_s: float | None = None,
+    guide_sigma_s: float = 7.0,
+    guide_sigma_r: float = 0.5,
+) -> np.ndarray:
+    """Dense map from sparse values at edges, spread along the photo (Karaali & Jung, TIP 2018; Karaali et al. 2022).
+
+    The guide is the photo simplified by the RF filter itself (σs = 7, σr = 0.5), so that fine texture does not stop
+    the propagation; :func:`interpolate` then spreads the values with σs = min(H, W)/8, σr = 3.75 and 5 iterations.
+
+    Parameters
+    ----------
+    image : ndarray (H, W, 3), float32 RGB in [0, 1]
+    sparse : ndarray (H, W), float
+        Values, read where ``known``.
+    known : ndarray (H, W), bool or float >= 0
+    sigma_r, iterations : float, int
+        Range σ and iterations of the interpolation (also the iterations of the guide's simplification).
+    penalty : ndarray (H, W), float >= 0, optional
+        Ψ of :func:`recursive_filter`: pixels marked with a large Ψ (Karaali et al.'s depth edges) stop the
+        propagation.
+    sigma_s : float, optional
+        Spatial σ of the interpolation in px (default min(H, W)/8; at least 1).
+    guide_sigma_s, guide_sigma_r : float
+        The guide's simplification.
+
+    Returns
+    -------
+    ndarray (H, W), float32
+    """
+    h, w = np.shape(sparse)
+    guide = recursive_filter(image, image, guide_sigma_s, guide_sigma_r, iterations)
+    s_s = min(h, w) / 8.0 if sigma_s is None else sigma_s
+    return interpolate(sparse, known, guide, max(s_s, 1.0), sigma_r, iterations, penalty=penalty)

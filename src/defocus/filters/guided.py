@@ -10,6 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .color import gray as to_gray
+
 
 def box_mean(a: np.ndarray, size: int) -> np.ndarray:
     """Mean over a ``size``×``size`` window (reflected borders), float32 in the dtype of ``a``."""
@@ -63,7 +65,7 @@ def guided_upsample(prob: np.ndarray, image: np.ndarray, radius: int, eps: float
     ndarray (H, W) float32 in [0, 1]
     """
     h, w = image.shape[:2]
-    gray = cv2.cvtColor(np.ascontiguousarray(image, dtype=np.float32), cv2.COLOR_RGB2GRAY)
+    gray = to_gray(image)
     up = cv2.resize(prob.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     if radius <= 0:
         return np.clip(up, 0.0, 1.0)

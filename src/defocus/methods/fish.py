@@ -21,6 +21,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..filters import color
+from ..filters.normalize import sharpness_to_blur
 from ..registry import Method
 
 ALPHA = 0.8
@@ -70,8 +72,7 @@ def _block_log_energy(band: np.ndarray, size: int, step: int, rows: int, cols: i
 
 def fish_bb_map(image: np.ndarray) -> np.ndarray:
     """FISH_bb at every pixel (greater = sharper), float32 (H, W)."""
-    rgb = np.ascontiguousarray(image, dtype=np.float32)
-    gray = (cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb) * 255.0
+    gray = color.gray(image) * 255.0
     h, w = gray.shape
     half = BLOCK // 2
     # Reflect so that a 16×16 block is centred on every 8-px grid point of the photo, and the padded size is a
@@ -102,7 +103,4 @@ class FISH(Method):
              "estimation, IEEE Signal Processing Letters 19(7):423-426, 2012")
 
     def predict(self, image: np.ndarray) -> np.ndarray:
-        sharp = fish_bb_map(image)
-        lo, hi = float(sharp.min()), float(sharp.max())
-        sharp = (sharp - lo) / (hi - lo) if hi - lo > 1e-9 else np.zeros_like(sharp)
-        return np.clip(1.0 - sharp, 0.0, 1.0).astype(np.float32)
+        return sharpness_to_blur(fish_bb_map(image), eps=1e-9)

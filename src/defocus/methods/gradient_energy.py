@@ -12,13 +12,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..filters import color
 from ..filters.guided import box_mean as _box_mean
 from ..filters.guided import guided_filter
 from ..registry import Method
-
-
-def _gray(image: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(np.ascontiguousarray(image, dtype=np.float32), cv2.COLOR_RGB2GRAY)
 
 
 def _gradient_energy(gray: np.ndarray) -> np.ndarray:
@@ -48,7 +45,7 @@ class GradientEnergy(Method):
         self.windows = tuple(int(w) for w in windows)
 
     def predict(self, image: np.ndarray) -> np.ndarray:
-        gray = _gray(image)
+        gray = color.gray(image)
         h, w = gray.shape
         scale = max(h, w) / 640.0
         e0 = _gradient_energy(gray)

@@ -36,6 +36,7 @@ import numba
 import numpy as np
 
 from ..errors import DefocusError
+from ..filters.normalize import minmax, sharpness_to_blur
 from ..registry import Method
 
 #: Patch sizes of the paper (2^k − 1 for k = 3..6, the setting its results use).
@@ -60,7 +61,8 @@ def smoothed_gray(image: np.ndarray, match_uint8: bool = True) -> np.ndarray:
 
     Each channel is smoothed by a 3×3 Gaussian of σ = 0.5 (replicated border), then the channels are mixed with
     MATLAB's rgb2gray weights. Channels are processed one at a time so a 24-megapixel photo needs no full-size
-    float64 colour copy.
+    float64 colour copy. Not :func:`defocus.filters.color.gray`: smoothing before the conversion, the MATLAB weights
+    and the uint8 rounding are the authors' and shape the map.
 
     Parameters
     ----------
@@ -431,15 +433,6 @@ def _entropy_7x7(q, radius, out):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _mat2gray(a: np.ndarray) -> np.ndarray:
-    """Min-max normalisation to [0, 1] (a constant array becomes 0), float64."""
-    lo = float(a.min())
-    hi = float(a.max())
-    if hi <= lo:
-        return np.zeros(a.shape, np.float64)
-    return (a - lo) / (hi - lo)
-
-
 def local_entropy(a: np.ndarray, size: int = 7) -> np.ndarray:
     """MATLAB ``entropyfilt`` semantics: entropy (bits) of the size×size neighbourhood of ``a`` quantised to uint8.
 
@@ -551,7 +544,7 @@ def fused_layers(grad: np.ndarray, scales: tuple[int, ...] = SCALES, layer_budge
 def _guide(gray: np.ndarray) -> np.ndarray:
     """The filter's guide as in the authors' code: mat2gray(grey) smoothed by a 3×3 σ=1 Gaussian, zero border."""
     k = cv2.getGaussianKernel(3, 1.0)
-    return cv2.sepFilter2D(_mat2gray(gray), cv2.CV_64F, k, k, borderType=cv2.BORDER_CONSTANT).astype(np.float32)
+    return cv2.sepFilter2D(minmax(gray), cv2.CV_64F, k, k, borderType=cv2.BORDER_CONSTANT).astype(np.float32)
 
 
 def hifst_sharpness(image: np.ndarray, match_uint8: bool = True, sigma_s: float = 15.0, sigma_r: float = 0.25,
@@ -579,7 +572,7 @@ def hifst_sharpness(image: np.ndarray, match_uint8: bool = True, sigma_s: float 
 
     gray = smoothed_gray(image, match_uint8)
     grad = gradient_magnitude(gray)
-    t = _mat2gray(fused_layers(grad, SCALES, layer_budget, tile_budget))
+    t = minmax(fused_layers(grad, SCALES, layer_budget, tile_budget))
     d = local_entropy(t, 7) * t
     final = recursive_filter(d.astype(np.float32), _guide(gray), sigma_s, sigma_r, iterations=iterations)
     final = np.asarray(final, np.float32)
@@ -628,4 +621,4 @@ class HiFST(Method):
     def predict(self, image: np.ndarray) -> np.ndarray:
         final = hifst_sharpness(image, self.match_uint8, self.sigma_s, self.sigma_r, self.iterations,
                                 self.layer_budget)
-        return (1.0 - _mat2gray(final)).astype(np.float32)
+        return sharpness_to_blur(final)  # 1 − mat2gray(FinalMap); a flat map gives 1

@@ -1,6 +1,6 @@
 """Karaali, Harte & Jung 2022: deep edge-based defocus map estimation with depth-edge-aware propagation.
 
-Pipeline (seed 003; facts of the authors' inference code in ANCHORS §2.5; see docs/methods/karaali-2022.md):
+Pipeline (the paper and the facts of the authors' inference code; see docs/methods/karaali-2022.md):
 
 1. Edges: Canny on channel 0 (hue) of the HSV image, σ = √2, hysteresis thresholds 0.05 / 0.06 (scikit-image
    convention: absolute, on the Sobel magnitude), as the authors' code does; or an edge map the user supplies.
@@ -22,7 +22,7 @@ import os
 import numpy as np
 
 from ..errors import DefocusError
-from ..filters.domain_transform import interpolate, recursive_filter
+from ..filters import domain_transform
 from ..nets.benet import detect_edges  # the edge detector B-Net/E-Net patches are centred on, in training too
 from ..registry import Method
 from ..units import radius_to_sigma
@@ -108,8 +108,7 @@ def classify_edges(image: np.ndarray, edges: np.ndarray, bnet, enet=None, batch:
 
 
 def propagate(image: np.ndarray, sparse: np.ndarray, pattern: np.ndarray, depth: np.ndarray, psi: float = 100.0,
-              sigma_r: float = 3.75, iterations: int = 5, guide_sigma_s: float = 7.0,
-              guide_sigma_r: float = 0.5) -> np.ndarray:
+              sigma_r: float = 3.75, iterations: int = 5) -> np.ndarray:
     """Dense map from values on pattern edges, with propagation blocked by ψ on depth edges (Eq. 1–3).
 
     Parameters
@@ -125,10 +124,8 @@ def propagate(image: np.ndarray, sparse: np.ndarray, pattern: np.ndarray, depth:
     -------
     ndarray (H, W), float32
     """
-    h, w = sparse.shape
-    guide = recursive_filter(image, image, guide_sigma_s, guide_sigma_r, iterations)
     penalty = depth.astype(np.float32) * np.float32(psi) if psi > 0 else None
-    return interpolate(sparse, pattern, guide, max(min(h, w) / 8.0, 1.0), sigma_r, iterations, penalty=penalty)
+    return domain_transform.propagate(image, sparse, pattern, sigma_r, iterations, penalty)
 
 
 def _edge_option(edges, shape) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Defocus blur detection from the Karaali, Harte & Jung 2022 defocus map (seed 003, Sec. IV-C, Fig. 9).
+"""Defocus blur detection from the Karaali, Harte & Jung 2022 defocus map (TIP 2022, Sec. IV-C, Fig. 9).
 
 The paper detects blur by thresholding its defocus map at τ = α·v_max + (1 − α)·v_min (Eq. 5; v_min, v_max = the
 map's extremes, α tuned per method for the best accuracy on CUHK). The min–max normalised map
@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DefocusError
+from ..filters.normalize import minmax
 from ..registry import Method
 from .karaali_2022 import Karaali2022
 
@@ -40,11 +41,8 @@ class Karaali2022DBD(Method):
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         """Blur map float32 (H, W) in [0, 1], 1 = out of focus."""
-        v = self.dme.predict(image)
-        lo, hi = float(v.min()), float(v.max())
-        if hi - lo <= 1e-6:  # a constant map carries no in-focus/out-of-focus contrast
-            return np.zeros_like(v, dtype=np.float32)
-        soft = ((v - lo) / (hi - lo)).astype(np.float32)
+        # a constant map carries no in-focus/out-of-focus contrast: all in focus
+        soft = minmax(self.dme.predict(image), eps=1e-6, fallback=0.0).astype(np.float32)
         if self.alpha is None:
             return soft
         return (soft > self.alpha).astype(np.float32)

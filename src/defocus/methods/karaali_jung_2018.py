@@ -23,8 +23,9 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 from scipy.sparse.csgraph import connected_components
 
+from ..filters.domain_transform import propagate
 from ..registry import Method
-from .zhuo_sim import MAX_SIGMA, canny, dt_propagate, edge_sigma
+from .zhuo_sim import MAX_SIGMA, canny, edge_sigma
 
 #: Canny scales (px) of the multi-scale edge detection.
 SCALES = tuple(1.0 + 0.5 * k for k in range(9))
@@ -32,6 +33,9 @@ SCALES = tuple(1.0 + 0.5 * k for k in range(9))
 
 def linear_gray(image: np.ndarray, gamma: float = 2.4) -> np.ndarray:
     """``Y^gamma`` with ``Y`` = MATLAB ``rgb2ycbcr`` luma of an RGB image in [0, 1] (range 16/255 … 235/255).
+
+    Not :func:`defocus.filters.color.gray` on purpose: the authors' code uses the studio-range luma, and the power
+    law roughly linearises it, which the re-blur model needs.
 
     Returns
     -------
@@ -208,5 +212,5 @@ class KaraaliJung2018(Method):
     def predict(self, image: np.ndarray) -> np.ndarray:
         image = np.asarray(image, dtype=np.float32)
         sparse, known = self.sparse(image)
-        dense = dt_propagate(image, sparse, known, self.sigma_r, self.iterations)
+        dense = propagate(image, sparse, known, self.sigma_r, self.iterations)
         return np.clip(dense, 0.0, MAX_SIGMA).astype(np.float32)

@@ -36,6 +36,9 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from numba import njit
 
+from ..filters import color
+from ..filters.matting import MattingLaplacian
+from ..filters.normalize import minmax
 from ..registry import Method
 
 #: Window sizes (px) of the three scales of the paper.
@@ -55,12 +58,7 @@ _ROWS_PER_STRIP = 1024  # LBP codes are computed in strips of rows to bound the 
 
 def gray01(image: np.ndarray) -> np.ndarray:
     """Luma (ITU-R BT.601 weights) min-max normalised to [0, 1]; H×W float32 (zeros for a constant image)."""
-    rgb = np.ascontiguousarray(image, dtype=np.float32)
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
-    lo, hi = float(gray.min()), float(gray.max())
-    if hi - lo <= 1e-12:
-        return np.zeros_like(gray)
-    return (gray - lo) / (hi - lo)
+    return minmax(color.gray(image), eps=1e-12)
 
 
 def lbp_codes(gray: np.ndarray, threshold: float = T_LBP) -> np.ndarray:
@@ -124,10 +122,8 @@ def lbp_sharpness(codes: np.ndarray, size: int) -> np.ndarray:
 
 
 def _minmax(a: np.ndarray) -> np.ndarray:
-    lo, hi = float(a.min()), float(a.max())
-    if hi - lo <= 1e-12:
-        return a.astype(np.float32, copy=True)
-    return ((a - lo) / (hi - lo)).astype(np.float32)
+    """Per-photo normalisation of a sharpness map, as the release does; a flat map is kept as it is."""
+    return minmax(a, eps=1e-12, fallback=lambda flat: flat).astype(np.float32, copy=False)
 
 
 # --- closed-form matting (Levin, Lischinski, Weiss 2006/2008) -----------------------------------------------------
@@ -149,48 +145,14 @@ def _window_stats(img: np.ndarray):
     return mean, cov
 
 
-def matting_laplacian(img: np.ndarray, skip: np.ndarray | None = None, eps: float = _EPS) -> sp.csr_matrix:
-    """Closed-form matting Laplacian with 3×3 windows (sparse, N×N, N = H·W, row-major pixel order).
-
-    Parameters
-    ----------
-    img : ndarray (H, W, C), float64 in [0, 1]
-    skip : ndarray (H, W) of bool, optional
-        Windows centred on these pixels are left out (the release skips windows lying wholly inside the trimap's
-        known region, where the constraints decide α anyway).
-    eps : float
-        Regulariser ε of the colour covariance.
-    """
-    h, w, c = img.shape
-    n = h * w
-    mean, cov = _window_stats(img)
-    centres = np.zeros((h, w), bool)
-    centres[1:-1, 1:-1] = True
-    if skip is not None:
-        centres &= ~skip
-    ys, xs = np.nonzero(centres)
-    if len(ys) == 0:
-        return sp.csr_matrix((n, n))
-    inv = np.linalg.inv(cov[ys, xs] + (eps / 9.0) * np.eye(c))  # (K, C, C)
-    dy, dx = np.meshgrid(np.arange(-1, 2), np.arange(-1, 2), indexing="ij")
-    dy, dx = dy.ravel(), dx.ravel()
-    idx = (ys[:, None] + dy) * w + (xs[:, None] + dx)  # (K, 9) pixel indices of each window
-    centred = img[ys[:, None] + dy, xs[:, None] + dx] - mean[ys, xs][:, None, :]  # (K, 9, C)
-    vals = (1.0 + np.einsum("kic,kcd,kjd->kij", centred, inv, centred)) / 9.0  # (K, 9, 9)
-    rows = np.repeat(idx, 9, axis=1).ravel()
-    cols = np.tile(idx, (1, 9)).ravel()
-    affinity = sp.csr_matrix((vals.ravel(), (rows, cols)), shape=(n, n))
-    degree = np.asarray(affinity.sum(axis=1)).ravel()
-    return (sp.diags(degree) - affinity).tocsr()
-
-
 def _solve_alpha(img: np.ndarray, known: np.ndarray, values: np.ndarray) -> np.ndarray:
     """α minimising αᵀLα + λ Σ_known (α − value)², clipped to [0, 1]."""
     h, w = known.shape
     if not known.any():
         return np.full((h, w), 0.5)
+    # The release leaves out windows wholly inside the known region, where the constraints decide α anyway.
     skip = cv2.erode(known.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    lap = matting_laplacian(img, skip)
+    lap = MattingLaplacian(img, _EPS).matrix(skip) if min(h, w) >= 3 else sp.csr_matrix((h * w, h * w))
     d = known.ravel().astype(np.float64)
     a = (lap + sp.diags(_LAMBDA * d)).tocsc()
     b = _LAMBDA * d * values.ravel()

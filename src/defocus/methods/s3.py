@@ -28,6 +28,8 @@ import math
 import cv2
 import numpy as np
 
+from ..filters import color
+from ..filters.normalize import sharpness_to_blur
 from ..registry import Method
 
 BLOCK_S1 = 32
@@ -136,9 +138,7 @@ def spatial_map(gray255: np.ndarray, block: int = 8) -> np.ndarray:
 
 def s3_map(image: np.ndarray, spectral_stride: int = STRIDE_S1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """S1, S2 and S3 maps (float32 H×W in [0, 1], greater = sharper) of an RGB or grey image in [0, 1]."""
-    rgb = np.ascontiguousarray(image, dtype=np.float32)
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
-    gray255 = gray * 255.0
+    gray255 = color.gray(image) * 255.0
     s1 = spectral_map(gray255, spectral_stride)
     s2 = np.clip(spatial_map(gray255), 0.0, 1.0)
     s3 = np.sqrt(np.clip(s1, 0.0, 1.0)) if ALPHA == 0.5 else np.clip(s1, 0, 1) ** ALPHA
@@ -171,9 +171,6 @@ class S3(Method):
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         _, _, s3 = s3_map(image, self.spectral_stride)
-        if self.normalize:
-            lo, hi = float(s3.min()), float(s3.max())
-            sharp = (s3 - lo) / (hi - lo) if hi - lo > 1e-6 else s3
-        else:
-            sharp = s3
-        return np.clip(1.0 - sharp, 0.0, 1.0).astype(np.float32)
+        if self.normalize:  # a flat S3 map (no contrast anywhere) keeps its absolute values
+            return sharpness_to_blur(s3, eps=1e-6, fallback=lambda flat: flat)
+        return np.clip(1.0 - s3, 0.0, 1.0).astype(np.float32)

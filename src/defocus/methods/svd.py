@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 from numba import njit, prange
 
+from ..filters import color
+from ..filters.normalize import minmax
 from ..registry import Method
 
 BLOCK = 20  # block side in px (the port's win_size 10 → 20×20 blocks)
@@ -342,13 +343,11 @@ class SVD(Method):
         self.normalize = bool(normalize)
 
     def predict(self, image: np.ndarray) -> np.ndarray:
-        rgb = np.ascontiguousarray(image, dtype=np.float32)
-        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
-        beta = singular_value_ratio(gray, self.block, self.k)
+        beta = singular_value_ratio(color.gray(image), self.block, self.k)
         floor = self.k / self.block
-        if self.normalize:
-            lo, hi = float(beta.min()), float(beta.max())
-            blur = (beta - lo) / (hi - lo) if hi - lo > 1e-6 else (beta - floor) / (1.0 - floor)
-        else:
-            blur = (beta - floor) / (1.0 - floor)
+
+        def absolute(b: np.ndarray) -> np.ndarray:  # β runs from k/block (a sharp block) to 1 (a flat one)
+            return (b - floor) / (1.0 - floor)
+
+        blur = minmax(beta, eps=1e-6, fallback=absolute) if self.normalize else absolute(beta)
         return np.clip(blur, 0.0, 1.0).astype(np.float32)

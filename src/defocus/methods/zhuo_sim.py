@@ -22,7 +22,9 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from ..filters.domain_transform import interpolate, recursive_filter
+from ..filters import color
+from ..filters.domain_transform import propagate
+from ..filters.matting import MattingLaplacian
 from ..registry import Method
 
 #: Largest σ (px) reported; beyond it the gradient ratio is too close to 1 to be measured reliably.
@@ -285,109 +287,6 @@ def edge_sigma(
 # --- propagation ------------------------------------------------------------------------------------------------
 
 
-def dt_propagate(
-    image: np.ndarray,
-    sparse: np.ndarray,
-    known: np.ndarray,
-    sigma_r: float = 3.75,
-    iterations: int = 5,
-    guide_sigma_s: float = 7.0,
-    guide_sigma_r: float = 0.5,
-    sigma_s: float | None = None,
-) -> np.ndarray:
-    """Dense map from sparse edge values by domain-transform normalised convolution (Karaali & Jung 2018).
-
-    The guide is the photo simplified by the RF filter itself (σs = 7, σr = 0.5) so that fine texture does not
-    stop propagation; the interpolation uses σs = min(H, W)/8 and σr = 3.75 with 5 iterations.
-
-    Returns
-    -------
-    ndarray (H, W), float32
-    """
-    h, w = sparse.shape
-    guide = recursive_filter(image, image, guide_sigma_s, guide_sigma_r, iterations)
-    s_s = min(h, w) / 8.0 if sigma_s is None else sigma_s
-    return interpolate(sparse, known, guide, max(s_s, 1.0), sigma_r, iterations)
-
-
-def _box3(a: np.ndarray, border: int) -> np.ndarray:
-    """3×3 box sums of each channel of a 2-D or 3-D float64 array (cv2 handles up to 4 channels at once)."""
-    if a.ndim == 2:
-        return cv2.boxFilter(a, -1, (3, 3), normalize=False, borderType=border)
-    parts = []
-    for i in range(0, a.shape[2], 4):
-        chunk = np.ascontiguousarray(a[:, :, i : i + 4])
-        parts.append(cv2.boxFilter(chunk, -1, (3, 3), normalize=False, borderType=border).reshape(chunk.shape))
-    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
-
-
-def _window_sums_valid(a: np.ndarray) -> np.ndarray:
-    """Sum over each full 3×3 window, indexed by window centre: (H, W[, C]) → (H-2, W-2[, C])."""
-    return _box3(np.ascontiguousarray(a), cv2.BORDER_REFLECT)[1:-1, 1:-1]
-
-
-def _scatter_windows(a: np.ndarray) -> np.ndarray:
-    """Σ over the 3×3 windows containing each pixel of per-window values a (H-2, W-2[, C]) → (H, W[, C])."""
-    pad = [(1, 1), (1, 1)] + [(0, 0)] * (a.ndim - 2)
-    return _box3(np.pad(a, pad), cv2.BORDER_CONSTANT)
-
-
-def _matvec3(m: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Per-pixel 3×3 matrix times 3-vector: m (..., 3, 3), v (..., 3) → (..., 3)."""
-    return np.stack([m[..., i, 0] * v[..., 0] + m[..., i, 1] * v[..., 1] + m[..., i, 2] * v[..., 2] for i in range(3)], -1)
-
-
-def _dot3(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return u[..., 0] * v[..., 0] + u[..., 1] * v[..., 1] + u[..., 2] * v[..., 2]
-
-
-class MattingLaplacian:
-    """Levin et al.'s closed-form matting Laplacian (3×3 windows), applied matrix-free (He et al. CVPR 2010).
-
-    ``L·p`` costs a few window sums per call and O(H·W) memory; the HW×HW matrix is never formed.
-
-    Parameters
-    ----------
-    image : ndarray (H, W, 3), float
-        Colour image in [0, 1].
-    eps : float
-        Regulariser of the window colour covariance.
-    """
-
-    def __init__(self, image: np.ndarray, eps: float = 1e-7) -> None:
-        img = np.ascontiguousarray(image, dtype=np.float64)
-        if img.ndim != 3 or img.shape[2] != 3:
-            raise ValueError(f"matting Laplacian needs an H×W×3 image, got {img.shape}")
-        h, w, _ = img.shape
-        self.image = img
-        self.n = 9.0
-        mean = _window_sums_valid(img) / self.n
-        outer = (img[:, :, :, None] * img[:, :, None, :]).reshape(h, w, 9)
-        cov = (_window_sums_valid(outer) / self.n).reshape(h - 2, w - 2, 3, 3)
-        cov -= mean[..., :, None] * mean[..., None, :]
-        self.inv = np.linalg.inv(cov + (eps / self.n) * np.eye(3))  # (H-2, W-2, 3, 3)
-        self.mean = mean
-        self.count = _scatter_windows(np.ones((h - 2, w - 2)))  # number of windows containing each pixel
-        # diag(L)_i = Σ_k [1 − (1 + (I_i−μ_k)ᵀ Δ_k⁻¹ (I_i−μ_k)) / 9], expanded so that it is a few window sums.
-        inv_mu = _matvec3(self.inv, mean)
-        s_inv = _scatter_windows(self.inv.reshape(h - 2, w - 2, 9)).reshape(h, w, 3, 3)
-        s_inv_mu = _scatter_windows(inv_mu)
-        s_quad = _scatter_windows(_dot3(mean, inv_mu))
-        quad = _dot3(img, _matvec3(s_inv, img)) - 2 * _dot3(img, s_inv_mu) + s_quad
-        self.diag = self.count * (1 - 1 / self.n) - quad / self.n
-
-    def matvec(self, p: np.ndarray) -> np.ndarray:
-        """L·p for p of shape (H, W); returns (H, W) float64."""
-        p = np.ascontiguousarray(p, dtype=np.float64)
-        p_mean = _window_sums_valid(p) / self.n
-        ip_mean = _window_sums_valid(self.image * p[:, :, None]) / self.n
-        a = _matvec3(self.inv, ip_mean - self.mean * p_mean[..., None])
-        b = p_mean - _dot3(a, self.mean)
-        sa = _scatter_windows(a)
-        sb = _scatter_windows(b)
-        return self.count * p - (_dot3(sa, self.image) + sb)
-
-
 def _pcg(op, rhs: np.ndarray, precond: np.ndarray, x: np.ndarray, max_iter: int, tol: float) -> tuple[np.ndarray, int, float]:
     """Jacobi-preconditioned conjugate gradients on (H, W) arrays; returns (x, iterations, relative residual)."""
     r = rhs - op(x)
@@ -473,14 +372,6 @@ def matting_propagate(
 # --- the method -------------------------------------------------------------------------------------------------
 
 
-def luminance(image: np.ndarray) -> np.ndarray:
-    """Grey image (ITU-R 601 luma of the sRGB values), float32 (H, W) in [0, 1]."""
-    img = np.ascontiguousarray(image, dtype=np.float32)
-    if img.ndim == 2:
-        return img
-    return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-
-
 def sparse_defocus(
     gray: np.ndarray,
     canny_sigma: float = 1.0,
@@ -562,7 +453,7 @@ class ZhuoSim(Method):
 
     def sparse(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sparse σ map and its mask of usable edge pixels, both (H, W) (float32, bool)."""
-        sparse, edges = sparse_defocus(luminance(image), self.canny_sigma, self.std1, self.std2, MAX_SIGMA, self.subpixel)
+        sparse, edges = sparse_defocus(color.gray(image), self.canny_sigma, self.std1, self.std2, MAX_SIGMA, self.subpixel)
         bad = np.isnan(sparse)
         sparse[bad] = 0.0
         return sparse, (edges if self.invalid == "zero" else edges & ~bad)
@@ -573,5 +464,5 @@ class ZhuoSim(Method):
         if self.propagation == "matting" and known.any() and min(image.shape[:2]) >= 3:
             dense, self.last_info = matting_propagate(image, sparse, known, self.lam, self.eps, self.max_iter)
         else:
-            dense = dt_propagate(image, sparse, known)
+            dense = propagate(image, sparse, known)
         return np.clip(dense, 0.0, MAX_SIGMA).astype(np.float32)

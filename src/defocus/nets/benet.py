@@ -64,6 +64,7 @@ def detect_edges(image: np.ndarray, channel: str = "hue", sigma: float = float(n
     elif channel == "value":
         ch = img.max(axis=2)
     elif channel == "gray":
+        # float32 dot product, not filters.color.gray (OpenCV rounds differently): keeps the edge maps as they are
         ch = img @ np.array([0.299, 0.587, 0.114], np.float32)
     else:
         raise DefocusError(f"edge channel must be 'hue', 'value' or 'gray', not {channel!r}")

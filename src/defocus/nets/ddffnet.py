@@ -1,4 +1,4 @@
-"""DFFNet (Jin, Qian, Xiong, Xue, Xia — ICME 2023; seed 002), the network of D-DFFNet and R-DFFNet.
+"""DFFNet (Jin, Qian, Xiong, Xue, Xia — ICME 2023), the network of D-DFFNet and R-DFFNet.
 
 D-DFFNet and R-DFFNet are DFFNet trained differently (stage-2 depth *feature* distillation, or *response*
 distillation with extra depth heads; see :mod:`defocus.train.distill`); one class serves all three.
@@ -13,7 +13,7 @@ What the paper specifies (§III-D, Fig. 3) and this module does:
   (3×3 conv 1 → 32, sigmoid) that multiplies that level's features;
 * a bottom-up pathway aggregating the attended levels from deep to shallow, and the final classifier.
 
-Details taken from the public implementation's description (ANCHORS §2.4), where the paper is silent:
+Details taken from the description of the authors' public implementation, where the paper is silent:
 
 * RFB: branches 1×1; 1×1 → 1×k → k×1 → 3×3 dilated k (k = 3, 5, 7), each conv + BN without ReLU, 32 channels;
   concatenation → 3×3 conv + BN; plus a 1×1 conv + BN shortcut; ReLU;
@@ -21,8 +21,8 @@ Details taken from the public implementation's description (ANCHORS §2.4), wher
 * aggregation: concatenations of 32 → 64 → 96 → 128 channels, each followed by a 3×3 conv + BN, then a 3×3 conv and
   a 1×1 classifier at 1/4 resolution, upsampled bilinearly (corners aligned) to the input size.
 
-R-DFFNet (``depth_heads=True``): extra 1×1 depth classifiers beside the final and the four side classifiers (seed
-002, supplementary §C); :meth:`DFFNet.forward` then also returns the depth maps.
+R-DFFNet (``depth_heads=True``): extra 1×1 depth classifiers beside the final and the four side classifiers (the
+paper's supplementary material, §C); :meth:`DFFNet.forward` then also returns the depth maps.
 
 Ablations: ``attention=False`` (no spatial attention), ``dense=False`` (no DFFM: each level alone, the deepest
 upsampled), and the loss weights of the trainer (``edge_weight`` = 0: no DOF-edge loss).
@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .backbones import create_backbone
-from .dffnet import RFB, conv_bn
+from .layers import RFB, conv_bn
 
 
 def _up2(x: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""DeFusionNet (Tang, Zhu, Liu, Wang & Zomaya, CVPR 2019; seed 000): recurrent cross-layer feature fusing and refining.
+"""DeFusionNet (Tang, Zhu, Liu, Wang & Zomaya, CVPR 2019): recurrent cross-layer feature fusing and refining.
 
 What the paper specifies (Sec. 3, Eq. 1–6) and this module does:
 
@@ -13,7 +13,7 @@ What the paper specifies (Sec. 3, Eq. 1–6) and this module does:
   cross-entropies, which is :func:`defocus.train.losses.deep_supervision_loss` with ``edge_weight=0``);
 * the final map (Eq. 4): a convolution over the concatenated last-step predictions of the n layers.
 
-What it leaves open and we chose (there is no released code to follow; ANCHORS §2.1):
+What it leaves open and we chose (there is no released code to follow):
 
 * width ``width`` (64) of every layer after its two extra 3×3 convolutions, and of FSHF/FSEF;
 * FSHF/FSEF enter a layer resized (bilinear) to that layer's resolution; the refining convolution is 3×3;
@@ -36,13 +36,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .backbones import create_backbone
+from .layers import conv_relu, resize
 
 #: Shallow layers (conv1_2, conv2_2, conv3_3) come first; conv4_3, conv5_3 and pool5 are deep.
 N_SHALLOW = 3
-
-
-def _conv_relu(cin: int, cout: int, kernel: int = 3) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, kernel, padding=kernel // 2), nn.ReLU(inplace=True))
 
 
 def _bilinear_deconv(channels: int, stride: int) -> nn.Module:
@@ -87,12 +84,12 @@ class DeFusionNet(nn.Module):
         self.reductions = self.backbone.reductions + [2 * self.backbone.reductions[-1]]
         n = len(chans)
         self.steps = int(steps)
-        self.extra = nn.ModuleList(nn.Sequential(_conv_relu(c, width), _conv_relu(width, width)) for c in chans)
+        self.extra = nn.ModuleList(nn.Sequential(conv_relu(c, width), conv_relu(width, width)) for c in chans)
         self.up = nn.ModuleList(_bilinear_deconv(width, r) for r in self.reductions)
         rounds = max(self.steps, 1)
-        self.fuse_shallow = nn.ModuleList(_conv_relu(N_SHALLOW * width, width, 1) for _ in range(self.steps))
-        self.fuse_deep = nn.ModuleList(_conv_relu((n - N_SHALLOW) * width, width, 1) for _ in range(self.steps))
-        self.refine = nn.ModuleList(nn.ModuleList(_conv_relu(2 * width, width) for _ in range(n))
+        self.fuse_shallow = nn.ModuleList(conv_relu(N_SHALLOW * width, width, 1) for _ in range(self.steps))
+        self.fuse_deep = nn.ModuleList(conv_relu((n - N_SHALLOW) * width, width, 1) for _ in range(self.steps))
+        self.refine = nn.ModuleList(nn.ModuleList(conv_relu(2 * width, width) for _ in range(n))
                                     for _ in range(self.steps))
         self.predict = nn.ModuleList(nn.ModuleList(nn.Conv2d(width, 1, 1) for _ in range(n)) for _ in range(rounds))
         self.final = nn.Conv2d(n, 1, 1)
@@ -104,9 +101,7 @@ class DeFusionNet(nn.Module):
     def _upsampled(self, feats: list[torch.Tensor], size) -> list[torch.Tensor]:
         out = []
         for up, f in zip(self.up, feats):
-            u = up(f)
-            out.append(u if u.shape[-2:] == size else F.interpolate(u, size=size, mode="bilinear",
-                                                                      align_corners=False))
+            out.append(resize(up(f), size))
         return out
 
     def forward(self, x: torch.Tensor, return_sides: bool = False):
@@ -123,11 +118,9 @@ class DeFusionNet(nn.Module):
                 refined = []
                 for i, f in enumerate(feats):  # Eq. 3: shallow layers take FSEF, deep layers FSHF
                     guide = fsef if i < N_SHALLOW else fshf
-                    guide = F.interpolate(guide, size=f.shape[-2:], mode="bilinear", align_corners=False)
-                    refined.append(self.refine[j][i](torch.cat([f, guide], dim=1)))
+                    refined.append(self.refine[j][i](torch.cat([f, resize(guide, f.shape[-2:])], dim=1)))
                 feats = refined
-            step_maps = [F.interpolate(p(f), size=size, mode="bilinear", align_corners=False)
-                         for p, f in zip(self.predict[j], feats)]
+            step_maps = [resize(p(f), size) for p, f in zip(self.predict[j], feats)]
             sides.extend(step_maps)
         if self.output and not return_sides:  # ablation DeFusionNet_Ok: layer k's last-step map instead of Eq. 4
             return sides[len(sides) - len(feats) + self.output - 1]

@@ -1,6 +1,6 @@
 """A light DFFNet-style defocus blur detector.
 
-After DFFNet (Jin et al., ICME 2023, the stage-1 model of D-DFFNet; see ANCHORS §2.4), scaled down for a CPU:
+After DFFNet (Jin et al., ICME 2023, the stage-1 model of D-DFFNet), scaled down for a CPU:
 
 * four backbone taps at 1/4 … 1/32 (MobileNetV2 by default instead of ResNeSt-101);
 * a receptive-field block (RFB) per tap, reducing it to ``width`` channels: one 1×1 branch and three branches of
@@ -18,57 +18,11 @@ map (1 = out of focus): the fused map, and with ``return_sides=True`` the four s
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .backbones import create_backbone
-
-
-def conv_bn_relu(cin: int, cout: int, kernel=1, dilation: int = 1, groups: int = 1) -> nn.Sequential:
-    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
-    pad = (dilation * (kh - 1) // 2, dilation * (kw - 1) // 2)
-    return nn.Sequential(nn.Conv2d(cin, cout, (kh, kw), padding=pad, dilation=dilation, groups=groups, bias=False),
-                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
-
-
-def conv_bn(cin: int, cout: int, kernel=1, dilation: int = 1) -> nn.Sequential:
-    """Convolution + BatchNorm without activation ("BasicConv2d" of CPD / DFFNet), 'same' padding."""
-    return nn.Sequential(*list(conv_bn_relu(cin, cout, kernel, dilation))[:2])
-
-
-def sep_conv(cin: int, cout: int) -> nn.Sequential:
-    """Depthwise 3×3 then pointwise 1×1, with BN and ReLU."""
-    return nn.Sequential(nn.Conv2d(cin, cin, 3, padding=1, groups=cin, bias=False),
-                         nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
-
-
-class RFB(nn.Module):
-    """Receptive-field block: parallel branches of growing receptive field, fused, plus a shortcut.
-
-    Input (B, cin, H, W) → output (B, cout, H, W). ``branch`` channels per branch (default cout/2), ``fuse_kernel``
-    of the fusing convolution, ``branch_relu`` ReLU after each branch convolution (DFFNet's has none, a 3×3 fuse and
-    ``branch = cout``).
-    """
-
-    def __init__(self, cin: int, cout: int, branch: int | None = None, fuse_kernel: int = 1,
-                 branch_relu: bool = True):
-        super().__init__()
-        b = branch or max(8, cout // 2)
-        unit = conv_bn_relu if branch_relu else conv_bn
-        self.branches = nn.ModuleList([unit(cin, b, 1)])
-        for k in (3, 5, 7):
-            self.branches.append(nn.Sequential(unit(cin, b, 1), unit(b, b, (1, k)), unit(b, b, (k, 1)),
-                                               unit(b, b, 3, dilation=k)))
-        self.fuse = conv_bn(4 * b, cout, fuse_kernel)
-        self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.fuse(torch.cat([br(x) for br in self.branches], 1))
-        return F.relu(y + self.shortcut(x))
-
-
-def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
+from .layers import RFB, fuse_conv_bn, sep_conv  # noqa: F401  (fuse_conv_bn: its historical import path)
+from .layers import resize as _resize
 
 
 class LightDFFNet(nn.Module):
@@ -113,7 +67,7 @@ class LightDFFNet(nn.Module):
         for k in range(n):
             d = r[k]
             for j, refine in enumerate(self.dense[k]):
-                d = d * refine(_up(r[k + 1 + j], r[k]))
+                d = d * refine(_resize(r[k + 1 + j], r[k].shape[-2:]))
             fused.append(d)
         sides, attended = [], []
         for k in range(n):
@@ -122,35 +76,8 @@ class LightDFFNet(nn.Module):
             attended.append(fused[k] * torch.sigmoid(self.attention[k](s)))
         g = attended[-1]
         for k in range(n - 2, -1, -1):
-            g = self.aggregate[k](torch.cat([_up(g, attended[k]), attended[k]], 1))
-        out = F.interpolate(self.head(g), size=size, mode="bilinear", align_corners=False)
+            g = self.aggregate[k](torch.cat([_resize(g, attended[k].shape[-2:]), attended[k]], 1))
+        out = _resize(self.head(g), size)
         if not return_sides:
             return out
-        return out, [F.interpolate(s, size=size, mode="bilinear", align_corners=False) for s in sides]
-
-
-def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                      conv.dilation, conv.groups, bias=True).to(conv.weight.device)
-    fused.weight.data = conv.weight.data * scale.view(-1, 1, 1, 1)
-    bias = conv.bias.data if conv.bias is not None else torch.zeros_like(bn.running_mean)
-    fused.bias.data = (bias - bn.running_mean) * scale + bn.bias
-    return fused
-
-
-@torch.no_grad()
-def fuse_conv_bn(model: nn.Module) -> nn.Module:
-    """For inference: fold every BatchNorm that directly follows a Conv2d inside an ``nn.Sequential`` into the
-    convolution (in place; the BN becomes an Identity). Same outputs up to rounding, ~10 % faster on a CPU."""
-    for module in model.modules():
-        if not isinstance(module, nn.Sequential):
-            continue
-        names = list(module._modules)
-        for a, b in zip(names, names[1:]):
-            conv, bn = module._modules[a], module._modules[b]
-            if isinstance(conv, nn.Conv2d) and type(conv) is nn.Conv2d and isinstance(bn, nn.BatchNorm2d):
-                module._modules[a] = _fold(conv, bn)
-                module._modules[b] = nn.Identity()
-    return model
-
+        return out, [_resize(s, size) for s in sides]

@@ -1,4 +1,4 @@
-"""R²MRF (Tang, Liu, Zhu, An, Wang — AAAI 2020; seed 001): recurrently refined multi-scale residual features.
+"""R²MRF (Tang, Liu, Zhu, An, Wang — AAAI 2020): recurrently refined multi-scale residual features.
 
 What the paper specifies (Eq. 1–7) and this module does:
 
@@ -12,7 +12,7 @@ What the paper specifies (Eq. 1–7) and this module does:
 * every O_t^l is supervised (Eq. 6–7, all weights 1: the sum of the cross-entropies), and a convolution over the
   last step's five outputs gives the final map (Eq. 5).
 
-What it leaves open and we chose (the official repository is empty; ANCHORS §2.2):
+What it leaves open and we chose (the official repository is empty):
 
 * each layer is first reduced to ``width`` (64) channels by a 1×1 convolution + ReLU, and the AMDF has ``width``
   channels; Eq. 2–3 write F_1 for the first step of every branch, read here as the branch's own layer F_l;
@@ -29,14 +29,11 @@ instead of adding a residual to O_{t-1}^l).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .backbones import create_backbone
-
-
-def _resize(x: torch.Tensor, size) -> torch.Tensor:
-    return x if x.shape[-2:] == size else F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+from .layers import conv_relu
+from .layers import resize as _resize
 
 
 class DualPathRRM(nn.Module):
@@ -45,10 +42,10 @@ class DualPathRRM(nn.Module):
     def __init__(self, cin: int, width: int):
         super().__init__()
         half = width // 2
-        self.a1 = nn.Sequential(nn.Conv2d(cin, half, 3, padding=1), nn.ReLU(inplace=True))
-        self.b1 = nn.Sequential(nn.Conv2d(cin, half, 5, padding=2), nn.ReLU(inplace=True))
-        self.a2 = nn.Sequential(nn.Conv2d(2 * half, half, 3, padding=1), nn.ReLU(inplace=True))
-        self.b2 = nn.Sequential(nn.Conv2d(2 * half, half, 5, padding=2), nn.ReLU(inplace=True))
+        self.a1 = conv_relu(cin, half, 3)
+        self.b1 = conv_relu(cin, half, 5)
+        self.a2 = conv_relu(2 * half, half, 3)
+        self.b2 = conv_relu(2 * half, half, 5)
         self.out = nn.Conv2d(2 * half, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -89,9 +86,8 @@ class R2MRF(nn.Module):
                                         **backbone_kwargs)
         n = len(self.backbone.channels)
         self.steps, self.residual = int(steps), bool(residual)
-        self.reduce = nn.ModuleList(nn.Sequential(nn.Conv2d(c, width, 1), nn.ReLU(inplace=True))
-                                    for c in self.backbone.channels)
-        self.amdf = nn.Sequential(nn.Conv2d(n * width, width, 3, padding=1), nn.ReLU(inplace=True))  # Eq. 1
+        self.reduce = nn.ModuleList(conv_relu(c, width, 1) for c in self.backbone.channels)
+        self.amdf = conv_relu(n * width, width, 3)  # Eq. 1
 
         def rrm_in(t: int, layer: int) -> int:  # Eq. 2–3
             own = width if t == 0 else 1

@@ -26,12 +26,12 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DefocusError, ImageReadError
+from ..io import IMAGE_SUFFIXES
 
 SPLITS = ("train", "val", "test")
 VAL_FRACTION = 0.10
 TEST_FRACTION = 0.10
 
-_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 _MASK_SETS = (("ECSSD", False), ("DUTS-TR-1200", False), ("alphamatting-train-lowres", True))
 
 #: Long side (px) to which sharp photos are reduced when loaded; crops are rendered at ≤ 320–512 px, so nothing is
@@ -47,10 +47,9 @@ def shared_root(shared: str | os.PathLike | None = None) -> Path:
     DefocusError
         If the folder or its ``data/`` subfolder does not exist.
     """
-    if shared is None:
-        env = os.environ.get("DEFOCUS_SHARED")
-        shared = env if env else Path(__file__).resolve().parents[4] / "shared"
-    root = Path(shared).expanduser()
+    from ..paths import shared_dir
+
+    root = Path(shared).expanduser() if shared is not None else shared_dir()
     if not (root / "data").is_dir():
         raise DefocusError(
             f"{root}: no shared data folder (expected {root / 'data'}); set DEFOCUS_SHARED to the folder that holds "
@@ -91,7 +90,7 @@ class Sources:
 
 
 def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES and p.is_file())
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 @lru_cache(maxsize=16)
