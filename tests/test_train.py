@@ -389,3 +389,15 @@ def test_no_carriage_returns_in_a_log_file(tmp_path):
         assert "\r" not in text, name
     assert "train tiny: 3/3 step" in (tmp_path / "train.log").read_text()
     assert "rendering 2 samples" in (tmp_path / "synth.log").read_text()
+
+
+def test_backbones_and_validation_sets_follow_the_one_shared_folder_rule(tmp_path, monkeypatch):
+    from defocus.nets.weights import find_weights, weights_dirs
+    from defocus.train.validate import shared_real_dir
+
+    monkeypatch.setenv("DEFOCUS_SHARED", str(tmp_path))
+    (tmp_path / "weights" / "mobilenet_v2").mkdir(parents=True)
+    (tmp_path / "weights" / "mobilenet_v2" / "x.pth").write_bytes(b"")
+    assert weights_dirs() == [tmp_path / "weights"]
+    assert find_weights("x.pth", "mobilenet_v2") == tmp_path / "weights" / "mobilenet_v2" / "x.pth"
+    assert shared_real_dir() == tmp_path / "data" / "real"

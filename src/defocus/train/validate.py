@@ -21,8 +21,10 @@ REAL_SETS = {
 
 
 def shared_real_dir() -> Path:
-    """``shared/data/real`` beside the checkout (may not exist)."""
-    return Path(__file__).resolve().parents[4] / "shared" / "data" / "real"
+    """``data/real`` of the shared folder (:func:`defocus.paths.shared_dir`; may not exist)."""
+    from ..paths import shared_dir
+
+    return shared_dir() / "data" / "real"
 
 
 def load_real_sets(root: Path | None = None) -> dict[str, list[tuple[str, np.ndarray, np.ndarray]]]:
