@@ -137,7 +137,8 @@ def test_patch_set_applies_one_symmetry_and_keeps_the_label():
 def test_patch_scores():
     logits = torch.tensor([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     s = patch_scores(logits, np.array([1, 0, 1, 1]))
-    assert s["top1"] == 0.75 and s["n"] == 4 and s["pattern_recall"] == 1.0 and s["depth_recall"] == pytest.approx(2 / 3)
+    assert s["top1"] == 0.75 and s["n"] == 4
+    assert s["pattern_recall"] == 1.0 and s["depth_recall"] == pytest.approx(2 / 3)
 
 
 @needs_photos

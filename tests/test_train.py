@@ -364,7 +364,7 @@ def test_out_that_cannot_be_a_folder_is_one_line(command, tmp_path, capsys):
     if Path("/proc/self").is_dir():
         targets.append(Path("/proc/defocus-cannot-write-here"))  # not writable, even by root
     for target in targets:
-        assert main([*command, "--out", str(target)]) == 1
+        assert main([*command, "--out", str(target)]) == 2  # an unusable output folder is a usage error
         err = capsys.readouterr().err
         assert err.startswith("defocus: error: --out ") and err.count("\n") == 1, err
 

@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import DefocusError
+from .errors import UsageError
 
 
 def writable_folder(path: str | os.PathLike, option: str = "output folder") -> Path:
@@ -14,7 +14,7 @@ def writable_folder(path: str | os.PathLike, option: str = "output folder") -> P
 
     Raises
     ------
-    DefocusError
+    UsageError
         One line naming ``option`` and the path: a file is in the way, or the folder cannot be created or written
         (read-only file system, permissions).
     """
@@ -24,7 +24,7 @@ def writable_folder(path: str | os.PathLike, option: str = "output folder") -> P
         with tempfile.TemporaryFile(dir=path):
             pass
     except FileExistsError:
-        raise DefocusError(f"{option} {path}: exists and is not a folder") from None
+        raise UsageError(f"{option} {path}: exists and is not a folder") from None
     except OSError as exc:
-        raise DefocusError(f"{option} {path}: cannot write there ({exc.strerror or exc})") from None
+        raise UsageError(f"{option} {path}: cannot write there ({exc.strerror or exc})") from None
     return path

@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 
-from ..errors import DefocusError
+from ..errors import UsageError
 
 
 def _at_least(low: int):
@@ -72,7 +72,7 @@ def resolve_config(args: argparse.Namespace):
     for spec in args.real:
         kind, sep, root = spec.partition(":")
         if not sep or not root:
-            raise DefocusError(f"--real {spec!r}: expected KIND:ROOT, e.g. cuhk:/data/CUHK")
+            raise UsageError(f"--real {spec!r}: expected KIND:ROOT, e.g. cuhk:/data/CUHK")
         cfg.real.append(RealData(kind=kind, root=root))
     overrides = {name: getattr(args, name) for name in ("steps", "batch_size", "workers", "seed")
                  if getattr(args, name) is not None}
@@ -80,7 +80,8 @@ def resolve_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``defocus train``; returns the exit code (errors a user can cause raise DefocusError)."""
+    """Run ``defocus train``; returns the exit code (errors a user can cause raise DefocusError, a wrong command line
+    UsageError)."""
     from pathlib import Path
 
     from ..outdir import writable_folder

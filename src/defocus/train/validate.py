@@ -1,8 +1,9 @@
-"""Validation during training: held-out synthetic scenes and the real CUHK samples in ``shared/data/real``.
+"""Validation during training: held-out synthetic scenes and the real CUHK samples in ``data/real`` of the shared folder.
 
 Maps come from :func:`defocus.nets.predict.predict_blur`, the path ``defocus detect`` runs (working-size
-network, guided-filter upsampling), so validation scores are the shipped detector's scores. Scores use :func:`defocus.evaluate.evaluate_maps` with the ``ddffnet`` protocol (MAE of the continuous map; Fβ,
-β² = 0.3, at threshold 0.5 with the blurred region positive; IoU). The real sets are read with the CUHK loader of
+network, guided-filter upsampling), so validation scores are the shipped detector's scores. Scores use
+:func:`defocus.evaluate.evaluate_maps` with the ``ddffnet`` protocol (MAE of the continuous map; Fβ, β² = 0.3, at
+threshold 0.5 with the blurred region positive; IoU). The real sets are read with the CUHK loader of
 :mod:`defocus.data`, which converts their ground truth to our polarity.
 """
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-#: name -> (folder of ``shared/data/real``, loader options): CUHK-TE-1 at 320 px and the CUHK defocus samples.
+#: name -> (folder of ``data/real``, loader options): CUHK-TE-1 at 320 px and the CUHK defocus samples.
 REAL_SETS = {
     "cuhk_te1_320": ("cuhk_te1_320", {}),
     "cuhk_samples": ("cuhk_samples", {"subset": "defocus"}),
