@@ -11,12 +11,13 @@ import torch
 import defocus
 from defocus.errors import DefocusError, WeightsError
 from defocus.methods import karaali_2022 as k22
-from defocus.nets.benet import RADII, BNet, ENet
+from defocus.nets import modelfile
+from defocus.nets.benet import PRETRAINED, RADII, BNet, ENet
 from defocus.synth.psf import blur
 
 from conftest import textured_image
 
-HAVE_WEIGHTS = (k22.WEIGHTS_DIR / k22.BNET_FILE).is_file() and (k22.WEIGHTS_DIR / k22.ENET_FILE).is_file()
+HAVE_WEIGHTS = all((modelfile.BUNDLED_DIR / p.file).is_file() for p in PRETRAINED)
 needs_weights = pytest.mark.skipif(not HAVE_WEIGHTS, reason="bundled B-Net/E-Net weights not built")
 
 
@@ -185,37 +186,14 @@ def test_propagate_blocks_only_at_depth_edges():
 def test_sha256_mismatch_raises(tmp_path, monkeypatch):
     bad = tmp_path / "weights"
     bad.mkdir()
-    for name in (k22.BNET_FILE, k22.ENET_FILE):
-        shutil.copy(k22.WEIGHTS_DIR / name, bad / name)
-    data = bytearray((bad / k22.BNET_FILE).read_bytes())
+    for p in PRETRAINED:
+        shutil.copy(modelfile.BUNDLED_DIR / p.file, bad / p.file)
+    bnet_file = bad / PRETRAINED[0].file
+    data = bytearray(bnet_file.read_bytes())
     data[-1] ^= 0xFF  # one flipped bit in the last tensor
-    (bad / k22.BNET_FILE).write_bytes(bytes(data))
-    monkeypatch.setattr(k22, "WEIGHTS_DIR", bad)
+    bnet_file.write_bytes(bytes(data))
+    monkeypatch.setattr(modelfile, "BUNDLED_DIR", bad)
     with pytest.raises(WeightsError, match="sha256"):
         defocus.load("karaali-2022")
     with pytest.raises(WeightsError):
-        k22.load_bnet(tmp_path / "missing.safetensors")
-
-
-def test_patch_trainer_logs_and_resumes_without_duplicate_rows(tmp_path):
-    import csv
-
-    from defocus.train.benet import fit
-    from defocus.train.checkpoint import save_checkpoint
-
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (64, 8, 8, 3), dtype=np.uint8)
-    y = (x.mean(axis=(1, 2, 3)) > 127).astype(np.int64)  # a learnable two-class label
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 2))
-    kw = {"out": tmp_path, "steps": 100, "minutes": 5.0, "batch": 16, "lr": 1e-2, "seed": 0, "log_name": "toy",
-          "log": lambda *_: None}
-    first = fit(model, model.parameters(), x, y, **kw)
-    assert first["steps"] == 100
-    # A run that died after step 100 but whose last checkpoint is step 50: the resumed run logs step 100 again.
-    save_checkpoint(tmp_path / "checkpoints_toy", 50, model, torch.optim.Adam(model.parameters()),
-                    {"step": 50, "seconds": 1.0}, keep=1)
-    fit(model, model.parameters(), x, y, resume=True, **kw)
-    with open(tmp_path / "toy_log.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    assert [int(r["step"]) for r in rows] == [50, 100]
-    assert set(rows[0]) == {"step", "seconds", "lr", "loss"}
+        defocus.load("karaali-2022", bnet_weights=tmp_path / "missing.safetensors")

@@ -199,3 +199,205 @@ def test_two_process_ddp_run_on_cpu(tmp_path):
     assert float(rows[-1]["samples_per_s"]) > 0
     assert (out / "model.safetensors").exists()
     assert json.loads((latest_checkpoint(out / "checkpoints") / "state.json").read_text())["step"] == 6
+
+
+# --- one trainer: recipes, validation through the detector's predict, resume and the command's errors ---------------
+
+
+def test_list_prints_one_line_per_recipe(capsys):
+    from defocus.cli import main
+    from defocus.train.config import RECIPES
+
+    assert main(["train", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(RECIPES)
+    by_name = {line.split()[0]: line.split() for line in lines}
+    assert by_name["benet"][1:3] == ["patch", "benet"] and by_name["enet"][1:3] == ["patch", "enet"]
+    assert by_name["tiny"][1:3] == ["dense", "light_dffnet"]
+    assert all(len(words) > 3 for words in by_name.values())  # every recipe has a description
+
+
+def test_step_schedule_divides_by_ten_at_the_milestones():
+    cfg = get_config("benet")
+    cfg.steps = 100
+    assert [lr_at(s, cfg) for s in (0, 59, 60, 89)] == [1.0, 1.0, pytest.approx(0.1), pytest.approx(0.1)]
+    assert lr_at(90, cfg) == pytest.approx(0.01)
+
+
+class _Brightness(torch.nn.Module):
+    """A stand-in network: blur logit = brightness (so its map has a sharp edge where the photo has one)."""
+
+    def forward(self, x):
+        return 10 * (x.mean(1, keepdim=True) - 0.5)
+
+
+def test_validation_predicts_like_detect():
+    """Validation scores the maps of defocus.nets.predict.predict_blur (guided-filter upsampling), not a bilinear
+    resize of the working-size map."""
+    from defocus.evaluate import evaluate_maps
+    from defocus.nets.predict import predict_blur
+    from defocus.train.validate import validate
+
+    net = _Brightness()
+    rng = np.random.default_rng(0)
+    items = []
+    for i, edge in enumerate((61, 47)):  # edges off the working-size grid: upsampling decides the scores
+        img = np.full((90, 120, 3), 0.2, np.float32)
+        img[:, edge:] = 0.8
+        img += 0.05 * rng.random((90, 120, 3)).astype(np.float32)
+        gt = np.zeros((90, 120), np.float32)
+        gt[:, edge:] = 1
+        items.append((f"im{i}", img, gt))
+    got = validate(net, {"set": items}, size=32)["set"]
+    assert got["n"] == 2 and got["metrics"] == "ddffnet"
+    for refine, same in ((True, True), (False, False)):
+        maps = [(n, predict_blur(net, img, working_size=32, refine=refine)) for n, img, _ in items]
+        want = evaluate_maps(maps, [(n, g) for n, _, g in items], protocol="ddffnet").summary
+        assert (got["mae"] == pytest.approx(float(want["mae"]), abs=1e-7)) is same
+        if same:
+            assert got["fbeta"] == pytest.approx(float(want["fbeta"]), abs=1e-7)
+            assert got["iou"] == pytest.approx(float(want["iou"]), abs=1e-7)
+
+
+def test_real_validation_sets_absent_folder_gives_none(tmp_path):
+    from defocus.train.validate import load_real_sets
+
+    assert load_real_sets(tmp_path) == {}
+
+
+@pytest.mark.skipif(not (SHARED / "data" / "photos").is_dir(), reason="shared/ data (synthetic sources) not present")
+def test_synth_validation_set_is_held_out_and_sized():
+    from defocus.train.validate import load_synth_set
+
+    items = load_synth_set(2, 48)
+    assert [n for n, _, _ in items] == ["synth_0000", "synth_0001"]
+    for _, img, gt in items:
+        assert img.shape == (48, 48, 3) and gt.shape == (48, 48) and 0 <= gt.min() and gt.max() <= 1
+
+
+def test_checkpoint_with_extras_lands_in_its_step_folder(tmp_path):
+    net = LightDFFNet(pretrained=False, width=8)
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    extra = torch.nn.Linear(2, 2)
+    path = save_checkpoint(tmp_path, 3, net, opt, {"seconds": 0.0}, extras={"projectors": extra})
+    assert path.name == "step_0000003" and (path / "projectors.safetensors").is_file()
+    assert latest_checkpoint(tmp_path) == path
+
+
+def test_a_pickled_optimizer_state_is_refused_with_one_line(tmp_path):
+    from defocus.errors import WeightsError
+
+    net = LightDFFNet(pretrained=False, width=8)
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    path = save_checkpoint(tmp_path, 5, net, opt, {"seconds": 0.0})
+    torch.save({"state": Augment()}, path / "optimizer.pt")  # an arbitrary object: needs full unpickling
+    with pytest.raises(WeightsError) as info:
+        load_checkpoint(path, net, opt)
+    message = str(info.value)
+    assert "optimizer.pt" in message and "refused" in message
+    assert "weights_only" not in message and "\n" not in message
+
+
+def _tiny(tmp_path, **over):
+    from defocus.train.config import from_dict
+
+    return from_dict({"base": "tiny", "steps": 10, "checkpoint_every": 5, "val_every": 0, "val_synth": 0,
+                      "synth": {"length": 4, "size": 64}, **over})
+
+
+@pytest.mark.skipif(not (SHARED / "data" / "photos").is_dir(), reason="shared/ data (synthetic sources) not present")
+def test_resume_passes_over_a_damaged_newest_checkpoint(tmp_path, capsys):
+    """`rm step_N/state.json` then --resume: continue from the newest complete checkpoint and say so; never start
+    over silently, delete the good one or log a step twice."""
+    from defocus.errors import DefocusError
+    from defocus.train.trainer import train
+
+    out = tmp_path / "run"
+    train(_tiny(tmp_path), out, progress=False)
+    (out / "checkpoints" / "step_0000010" / "state.json").unlink()
+    capsys.readouterr()
+    done = train(_tiny(tmp_path), out, resume=True, progress=False)
+    err = capsys.readouterr().err
+    assert "step_0000010 incomplete" in err and "at step 5" in err
+    assert done["step"] == 10
+    assert [s for s, _ in _log_steps(out / "train_log.csv")] == list(range(1, 11))
+    assert sorted(p.name for p in (out / "checkpoints").glob("step_*")) == ["step_0000005", "step_0000010"]
+    assert (out / "checkpoints" / "step_0000010" / "state.json").is_file()  # rewritten by the resumed run
+    # No complete checkpoint at all: one line, and the folders are left as they are.
+    for p in (out / "checkpoints").glob("step_*/state.json"):
+        p.unlink()
+    with pytest.raises(DefocusError, match="no complete checkpoint"):
+        train(_tiny(tmp_path), out, resume=True, progress=False)
+    assert len(list((out / "checkpoints").glob("step_*"))) == 2
+    # A damaged run folder is not taken for a fresh one either.
+    with pytest.raises(DefocusError, match="--resume"):
+        train(_tiny(tmp_path), out, progress=False)
+
+
+@pytest.mark.parametrize("option", [["--steps", "0"], ["--batch-size", "0"], ["--workers", "-1"]])
+def test_out_of_range_options_are_usage_errors(option, capsys, tmp_path):
+    from defocus.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--config", "tiny", "--out", str(tmp_path / "r"), *option])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option[0]}" in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()  # nothing was started
+
+
+def test_a_config_file_with_impossible_values_is_refused(tmp_path):
+    from defocus.errors import DefocusError
+
+    (tmp_path / "c.json").write_text(json.dumps({"base": "tiny", "steps": 0, "batch_size": 0}))
+    with pytest.raises(DefocusError, match="steps must be at least 1, not 0; batch_size must be at least 1, not 0"):
+        get_config(tmp_path / "c.json")
+
+
+@pytest.mark.parametrize("command", [["train", "--config", "tiny"], ["synth", "--n", "2", "--size", "32"]])
+def test_out_that_cannot_be_a_folder_is_one_line(command, tmp_path, capsys):
+    from defocus.cli import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    targets = [blocker, blocker / "sub"]
+    if Path("/proc/self").is_dir():
+        targets.append(Path("/proc/defocus-cannot-write-here"))  # not writable, even by root
+    for target in targets:
+        assert main([*command, "--out", str(target)]) == 2  # an unusable output folder is a usage error
+        err = capsys.readouterr().err
+        assert err.startswith("defocus: error: --out ") and err.count("\n") == 1, err
+
+
+@pytest.mark.skipif(not (SHARED / "data" / "photos").is_dir(), reason="shared/ data (synthetic sources) not present")
+def test_no_carriage_returns_in_a_log_file(tmp_path):
+    """Off a terminal, train and synth write plain progress lines, never tqdm's \\r-redrawn bars."""
+    cfg = {"base": "tiny", "steps": 3, "checkpoint_every": 3, "val_every": 0, "val_synth": 0,
+           "synth": {"length": 4, "size": 64}}
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    runs = {
+        "train": [sys.executable, "-m", "defocus.cli", "train", "--config", str(tmp_path / "cfg.json"), "--out",
+                  str(tmp_path / "run")],
+        "synth": [sys.executable, "-m", "defocus.cli", "synth", "--out", str(tmp_path / "syn"), "--n", "2",
+                  "--size", "32"],
+    }
+    for name, cmd in runs.items():
+        with open(tmp_path / f"{name}.log", "w") as log:
+            assert subprocess.run(cmd, env=env, stderr=log, stdout=subprocess.DEVNULL, timeout=300).returncode == 0
+        text = (tmp_path / f"{name}.log").read_text()
+        assert "\r" not in text, name
+    assert "train tiny: 3/3 step" in (tmp_path / "train.log").read_text()
+    assert "rendering 2 samples" in (tmp_path / "synth.log").read_text()
+
+
+def test_backbones_and_validation_sets_follow_the_one_shared_folder_rule(tmp_path, monkeypatch):
+    from defocus.nets.weights import find_weights, weights_dirs
+    from defocus.train.validate import shared_real_dir
+
+    monkeypatch.setenv("DEFOCUS_SHARED", str(tmp_path))
+    (tmp_path / "weights" / "mobilenet_v2").mkdir(parents=True)
+    (tmp_path / "weights" / "mobilenet_v2" / "x.pth").write_bytes(b"")
+    assert weights_dirs() == [tmp_path / "weights"]
+    assert find_weights("x.pth", "mobilenet_v2") == tmp_path / "weights" / "mobilenet_v2" / "x.pth"
+    assert shared_real_dir() == tmp_path / "data" / "real"

@@ -18,109 +18,40 @@ Pipeline (the paper and the facts of the authors' inference code; see docs/metho
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
-from ..errors import DefocusError, WeightsError
+from ..errors import DefocusError
 from ..filters import domain_transform
+from ..nets.benet import detect_edges  # the edge detector B-Net/E-Net patches are centred on, in training too
 from ..registry import Method
 from ..units import radius_to_sigma
 
-#: Bundled weights and their sha256 (checked at load).
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-BNET_FILE = "benet_bnet_v1.safetensors"
-ENET_FILE = "enet_v1.safetensors"
-SHA256: dict[str, str] = {
-    BNET_FILE: "50003733859614a686291457cca3cfa1714d8236d77271a84cda2e289fa5d108",
-    ENET_FILE: "0306255a4b03f8b1be6254c8db688b5813f310bab16d006a75522532d8473100",
-}
-
 PAD = 20
-
-
-def detect_edges(image: np.ndarray, channel: str = "hue", sigma: float = float(np.sqrt(2.0)),
-                 low: float = 0.05, high: float = 0.06) -> np.ndarray:
-    """Canny edge map of an RGB image, as in the authors' code.
-
-    Parameters
-    ----------
-    image : ndarray (H, W, 3), float in [0, 1]
-    channel : {"hue", "value", "gray"}
-        Channel the detector runs on: HSV hue (the authors' choice), HSV value, or BT.601 luma.
-    sigma, low, high : float
-        Canny smoothing (px) and absolute hysteresis thresholds (scikit-image convention).
-
-    Returns
-    -------
-    ndarray (H, W), bool
-    """
-    from skimage.color import rgb2hsv
-    from skimage.feature import canny
-
-    img = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
-    if channel == "hue":
-        ch = rgb2hsv(img)[:, :, 0]
-    elif channel == "value":
-        ch = img.max(axis=2)
-    elif channel == "gray":
-        # float32 dot product, not filters.color.gray (OpenCV rounds differently): keeps the edge maps as they are
-        ch = img @ np.array([0.299, 0.587, 0.114], np.float32)
-    else:
-        raise DefocusError(f"edge channel must be 'hue', 'value' or 'gray', not {channel!r}")
-    return canny(ch.astype(np.float64), sigma=sigma, low_threshold=low, high_threshold=high)
 
 
 # --- weights --------------------------------------------------------------------------------------------------------
 
 
-def _arch_scales(meta: dict, path) -> tuple[int, ...]:
-    import json
+def load_networks(bnet_weights=None, enet_weights=None, with_enet: bool = True):
+    """B-Net and (if ``with_enet``) E-Net sharing its f1 streams, in eval mode on the CPU.
 
-    try:
-        return tuple(json.loads(meta["arch"])["scales"])
-    except (KeyError, ValueError, TypeError):
-        raise WeightsError(f"{path}: no B-Net/E-Net 'arch' metadata") from None
-
-
-def load_bnet(path: str | os.PathLike, sha256: str | None = None):
-    """B-Net from a weight file written by :mod:`defocus.train.benet` (eval mode, float32, CPU).
-
-    Raises
-    ------
-    WeightsError
-        Missing file, sha256 mismatch, unreadable file, or weights that do not fit the architecture.
+    Default: the bundled files of :data:`defocus.nets.benet.PRETRAINED`, sha256-checked; a user's files (from
+    ``defocus train --config benet`` / ``enet``) are read without a digest.
     """
-    from ..nets.benet import BNet
+    from ..nets.benet import PRETRAINED, load_enet
+    from ..nets.modelfile import load_model, resolve_model_path
 
-    from ..nets.modelfile import read_model_file
+    bundled = {p.arch: p for p in PRETRAINED}
 
-    meta, sd = read_model_file(path, sha256)
-    model = BNet(_arch_scales(meta, path))
-    try:
-        model.load_state_dict(sd, strict=True)
-    except RuntimeError as exc:
-        raise WeightsError(f"{path}: weights do not fit B-Net ({str(exc).splitlines()[0]})") from None
-    return model.eval()
+    def where(user, arch):
+        return (user, None) if user else (resolve_model_path(f"bundled:{bundled[arch].file}"), bundled[arch].sha256)
 
-
-def load_enet(path: str | os.PathLike, bnet, sha256: str | None = None):
-    """E-Net from its weight file (f2 stream and head) sharing ``bnet``'s f1 streams (eval mode)."""
-    from ..nets.benet import ENet
-
-    from ..nets.modelfile import read_model_file
-
-    _, sd = read_model_file(path, sha256)
-    model = ENet(bnet.f1)
-    missing, unexpected = model.load_state_dict(sd, strict=False)
-    missing = [k for k in missing if not k.startswith("f1.")]
-    if missing or unexpected:
-        raise WeightsError(f"{path}: weights do not fit E-Net (missing {missing[:3]}, unexpected {unexpected[:3]})")
-    return model.eval()
-
-
-def _default_file(name: str) -> tuple[Path, str | None]:
-    return WEIGHTS_DIR / name, SHA256.get(name)
+    bnet, _ = load_model(*where(bnet_weights, "benet"))
+    if not with_enet:
+        return bnet, None
+    path, sha256 = where(enet_weights, "enet")
+    return bnet, load_enet(path, bnet, sha256)
 
 
 # --- patches --------------------------------------------------------------------------------------------------------
@@ -230,7 +161,7 @@ class Karaali2022(Method):
     batch : int
         Edge patches per network call (memory: ~20 kB per patch plus activations).
     bnet_weights, enet_weights : str or path, optional
-        Other weight files (written by ``python -m defocus.train.benet``); no sha256 is required for them.
+        Other weight files (written by ``defocus train --config benet`` / ``enet``); no sha256 is required for them.
     """
 
     task = "dme"
@@ -250,12 +181,7 @@ class Karaali2022(Method):
         self.batch = int(batch)
         self.sigma_r = float(sigma_r)
         self.iterations = int(iterations)
-        bpath, bsha = (Path(bnet_weights), None) if bnet_weights else _default_file(BNET_FILE)
-        self.bnet = load_bnet(bpath, bsha)
-        self.enet = None
-        if self.psi > 0:
-            epath, esha = (Path(enet_weights), None) if enet_weights else _default_file(ENET_FILE)
-            self.enet = load_enet(epath, self.bnet, esha)
+        self.bnet, self.enet = load_networks(bnet_weights, enet_weights, with_enet=self.psi > 0)
         self.bnet.to(device)
         if self.enet is not None:
             self.enet.to(device)

@@ -10,15 +10,24 @@ Both networks look at RGB patches centred on one edge pixel (values in [0, 1]):
 * **E-Net** = f1 (B-Net's, frozen) + its own 41×41 stream f2 (same layout as the 41 stream), concatenated to 256
   channels at 7×7 → e-net (same layout as b-net) → FC 300 → 150 → 2 logits (0 = pattern edge, 1 = depth edge).
 
-Layer layout from the paper (Fig. 3, Sec. III) and the facts of the authors' inference code (ANCHORS §2.5);
-about 62 M multiply-adds per patch for B-Net (the paper: 123 MFLOPs).
+Layer layout from the paper (Fig. 3, Sec. III) and the authors' released inference code; about 62 M
+multiply-adds per patch for B-Net (the paper: 123 MFLOPs).
+
+Model files: ``arch`` ``{"arch": "benet", "scales": [...]}`` / ``{"arch": "enet", ...}``
+(:mod:`defocus.nets.modelfile`); the bundled files (:data:`PRETRAINED`) are trained by the ``benet`` and ``enet``
+recipes of ``defocus train``.
 """
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 from torch import nn
+
+from ..errors import DefocusError
+from ..pretrained import Pretrained
 
 #: Side lengths of the three patches (px); all centred on the same edge pixel.
 PATCH_SIZES = (41, 27, 15)
@@ -28,6 +37,38 @@ N_LEVELS = len(RADII)
 #: E-Net classes.
 PATTERN, DEPTH = 0, 1
 WIDTH = 64
+
+
+def detect_edges(image: np.ndarray, channel: str = "hue", sigma: float = float(np.sqrt(2.0)),
+                 low: float = 0.05, high: float = 0.06) -> np.ndarray:
+    """Canny edge map of an RGB image, as in the authors' code.
+
+    Parameters
+    ----------
+    image : ndarray (H, W, 3), float in [0, 1]
+    channel : {"hue", "value", "gray"}
+        Channel the detector runs on: HSV hue (the authors' choice), HSV value, or BT.601 luma.
+    sigma, low, high : float
+        Canny smoothing (px) and absolute hysteresis thresholds (scikit-image convention).
+
+    Returns
+    -------
+    ndarray (H, W), bool
+    """
+    from skimage.color import rgb2hsv
+    from skimage.feature import canny
+
+    img = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
+    if channel == "hue":
+        ch = rgb2hsv(img)[:, :, 0]
+    elif channel == "value":
+        ch = img.max(axis=2)
+    elif channel == "gray":
+        # float32 dot product, not filters.color.gray (OpenCV rounds differently): keeps the edge maps as they are
+        ch = img @ np.array([0.299, 0.587, 0.114], np.float32)
+    else:
+        raise DefocusError(f"edge channel must be 'hue', 'value' or 'gray', not {channel!r}")
+    return canny(ch.astype(np.float64), sigma=sigma, low_threshold=low, high_threshold=high)
 
 
 def _conv(cin: int, cout: int = WIDTH, k: int = 3) -> list[nn.Module]:
@@ -89,13 +130,15 @@ class BNet(nn.Module):
     ----------
     scales : tuple of int
         Patch streams to use, a subset of (41, 27, 15); the single-scale ablation uses ``(41,)``.
+    pretrained : bool
+        Accepted for :func:`defocus.nets.models.build_model`; there is no pretrained backbone (trained from scratch).
     """
 
-    def __init__(self, scales: tuple[int, ...] = PATCH_SIZES) -> None:
+    def __init__(self, scales: tuple[int, ...] = PATCH_SIZES, pretrained=False) -> None:
         super().__init__()
         self.f1 = F1(scales)
         self.b = head(self.f1.channels, N_LEVELS)
-        self.arch = {"name": "benet", "scales": list(self.f1.scales)}
+        self.arch = {"arch": "benet", "scales": list(self.f1.scales)}
 
     def forward(self, p41: torch.Tensor) -> torch.Tensor:
         return self.b(self.f1(p41))
@@ -104,16 +147,16 @@ class BNet(nn.Module):
 class ENet(nn.Module):
     """Edge-type classifier: (N, 3, 41, 41) RGB patches in [0, 1] → (N, 2) logits (pattern, depth).
 
-    ``f1`` is B-Net's (pass it to share the module; its weights are frozen during E-Net training), ``f2`` its own
-    41×41 stream.
+    ``f1`` is B-Net's (pass it to share the module; the ``enet`` recipe copies it from the B-Net file and freezes
+    it), ``f2`` its own 41×41 stream.
     """
 
-    def __init__(self, f1: F1 | None = None, scales: tuple[int, ...] = PATCH_SIZES) -> None:
+    def __init__(self, f1: F1 | None = None, scales: tuple[int, ...] = PATCH_SIZES, pretrained=False) -> None:
         super().__init__()
         self.f1 = f1 if f1 is not None else F1(scales)
         self.f2 = stream41()
         self.e = head(self.f1.channels + WIDTH, 2)
-        self.arch = {"name": "enet", "scales": list(self.f1.scales)}
+        self.arch = {"arch": "enet", "scales": list(self.f1.scales)}
 
     def forward(self, p41: torch.Tensor, f1_features: torch.Tensor | None = None) -> torch.Tensor:
         """Logits; ``f1_features`` = ``self.f1(p41)`` when already computed (B-Net shares f1, so inference runs it
@@ -125,3 +168,53 @@ class ENet(nn.Module):
     def trainable_parameters(self) -> list[nn.Parameter]:
         """The parameters E-Net learns (f2 and the head); f1 stays as B-Net trained it."""
         return [p for n, p in self.named_parameters() if not n.startswith("f1.")]
+
+
+def load_enet(path: str | os.PathLike, bnet: BNet, sha256: str | None = None) -> ENet:
+    """E-Net from a model file, sharing ``bnet``'s f1 streams (so inference runs f1 once for both networks).
+
+    The file may hold f2 and the head only (the bundled ``enet_v1``, which records the B-Net file it was trained on
+    in its ``f1_from`` metadata) or the whole network (``defocus train --config enet``); in the latter case its f1
+    must be ``bnet``'s.
+
+    Raises
+    ------
+    WeightsError
+        Missing file, digest mismatch, weights that do not fit, or f1 streams of another B-Net.
+    """
+    from ..errors import WeightsError
+    from .modelfile import read_model_file
+
+    _, sd = read_model_file(path, sha256)
+    model = ENet(bnet.f1)
+    own = {k: v for k, v in sd.items() if not k.startswith("f1.")}
+    shared = {k[3:]: v for k, v in sd.items() if k.startswith("f1.")}
+    bnet_f1 = bnet.f1.state_dict()
+    if shared and (shared.keys() != bnet_f1.keys()
+                   or not all(torch.allclose(v, bnet_f1[k].to(v), atol=1e-3) for k, v in shared.items())):
+        raise WeightsError(f"{path}: E-Net was trained on the f1 streams of another B-Net")
+    missing, unexpected = model.load_state_dict(own, strict=False)
+    missing = [k for k in missing if not k.startswith("f1.")]
+    if missing or unexpected:
+        raise WeightsError(f"{path}: weights do not fit E-Net (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return model.eval()
+
+
+PRETRAINED = [
+    Pretrained(
+        name="benet", arch="benet", file="benet_bnet_v1.safetensors", task="patch", working_size=None,
+        arch_kwargs={"scales": [41, 27, 15]},
+        sha256="50003733859614a686291457cca3cfa1714d8236d77271a84cda2e289fa5d108",
+        output=f"logits over the {N_LEVELS} disk radii 0.5 … 6.0 px of a 41×41 edge patch", recipe="benet",
+        summary="B-Net: blur level of an edge patch (inside karaali-2022)",
+        paper="A. Karaali, N. Harte, C. R. Jung, 'Deep Multi-Scale Feature Learning for Defocus Blur Estimation', "
+              "IEEE TIP 31:1097-1106, 2022"),
+    Pretrained(
+        name="enet", arch="enet", file="enet_v1.safetensors", task="patch", working_size=None,
+        arch_kwargs={"scales": [41, 27, 15]},
+        sha256="0306255a4b03f8b1be6254c8db688b5813f310bab16d006a75522532d8473100",
+        output="logits (pattern edge, depth edge) of a 41×41 edge patch; f1 streams are B-Net's", recipe="enet",
+        summary="E-Net: pattern or depth edge (inside karaali-2022)",
+        paper="A. Karaali, N. Harte, C. R. Jung, 'Deep Multi-Scale Feature Learning for Defocus Blur Estimation', "
+              "IEEE TIP 31:1097-1106, 2022"),
+]

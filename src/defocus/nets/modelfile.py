@@ -1,7 +1,11 @@
 """Saving and loading whole models as safetensors files that describe their own architecture.
 
 The file's metadata holds ``{"arch": <json of model.arch>, ...}``, so :func:`load_model` rebuilds the network
-without the caller knowing its configuration, and without any pickle.
+without the caller knowing its configuration, and without any pickle. ``model.arch`` is ``{"arch": <key of
+defocus.nets.models.MODELS>, <options>...}``.
+
+The first B-Net/E-Net files (bundled ``benet_bnet_v1`` and ``enet_v1``) spell it ``{"name": "benet", ...}``; they
+are read unchanged (their sha256 is part of the method) and their ``name`` is taken as the ``arch`` key.
 """
 
 from __future__ import annotations
@@ -25,6 +29,20 @@ def resolve_model_path(name: str | os.PathLike) -> Path:
     """A model file's path; ``bundled:<file>`` names one in :data:`BUNDLED_DIR`."""
     name = str(name)
     return BUNDLED_DIR / name.split(":", 1)[1] if name.startswith("bundled:") else Path(name)
+
+
+def bundled_sha256(file: str) -> str | None:
+    """The sha256 a bundled file must have: from the ``PRETRAINED`` list of its network's module (None if no
+    network module lists it)."""
+    import importlib
+
+    from .models import MODELS
+
+    for module in dict.fromkeys(target.split(":")[0] for target in MODELS.values()):
+        for entry in getattr(importlib.import_module(module), "PRETRAINED", []):
+            if entry.file == file:
+                return entry.sha256
+    return None
 
 
 def _flush_denormals(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -65,7 +83,8 @@ def save_model(model: nn.Module, path: str | os.PathLike, *, fp16: bool = True, 
 
 
 def read_model_file(path: str | os.PathLike, sha256: str | None = None) -> tuple[dict, dict[str, torch.Tensor]]:
-    """Metadata and float32 state dict of a model file, after checking its sha256 (if given).
+    """Metadata and float32 state dict of a model file, after checking its sha256: ``sha256`` if given, else the
+    bundled file's own (:func:`bundled_sha256`) for a file in :data:`BUNDLED_DIR`.
 
     Raises
     ------
@@ -75,6 +94,8 @@ def read_model_file(path: str | os.PathLike, sha256: str | None = None) -> tuple
     from safetensors import safe_open
 
     path = Path(path)
+    if sha256 is None and path.resolve().parent == BUNDLED_DIR.resolve():
+        sha256 = bundled_sha256(path.name)
     verify_sha256(path, sha256)
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -82,16 +103,40 @@ def read_model_file(path: str | os.PathLike, sha256: str | None = None) -> tuple
             sd = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # safetensors raises its own error types for damaged files
         raise WeightsError(f"{path}: not a readable safetensors file ({str(exc).splitlines()[0]})") from None
-    if "arch" not in meta:
-        raise WeightsError(f"{path}: no 'arch' metadata; not a defocus model file")
+    meta["arch"] = json.dumps(_arch_of(meta, path))
     sd = {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}
     return meta, _flush_denormals(sd)
 
 
+def _arch_of(meta: dict, path: Path) -> dict:
+    """The ``arch`` dict of a file's metadata, in today's spelling."""
+    try:
+        arch = json.loads(meta["arch"])
+    except KeyError:
+        raise WeightsError(f"{path}: no 'arch' metadata; not a defocus model file") from None
+    except ValueError:
+        raise WeightsError(f"{path}: its 'arch' metadata is not JSON") from None
+    if isinstance(arch, dict) and "arch" not in arch and "name" in arch:  # the first B-Net/E-Net files
+        arch = {"arch": arch.pop("name"), **arch}
+    if not isinstance(arch, dict) or not isinstance(arch.get("arch"), str):
+        raise WeightsError(f"{path}: its 'arch' metadata names no architecture")
+    return arch
+
+
 def load_model(path: str | os.PathLike, sha256: str | None = None, device: str = "cpu") -> tuple[nn.Module, dict]:
-    """Rebuild and load a model saved by :func:`save_model`; returns ``(model in eval mode, metadata)``."""
+    """Rebuild and load a model saved by :func:`save_model`; returns ``(model in eval mode, metadata)``.
+
+    An E-Net file without B-Net's f1 streams (the bundled ``enet_v1``) needs its B-Net:
+    :func:`defocus.nets.benet.load_enet`."""
     meta, sd = read_model_file(path, sha256)
-    model = build_model(json.loads(meta["arch"]), pretrained=False)
+    arch = json.loads(meta["arch"])
+    try:
+        model = build_model(arch, pretrained=False)
+    except (ValueError, TypeError) as exc:
+        raise WeightsError(f"{path}: {exc}") from None
+    if "f1_from" in meta and not any(k.startswith("f1.") for k in sd):
+        raise WeightsError(f"{path}: holds E-Net without the f1 streams of its B-Net "
+                           f"({json.loads(meta['f1_from']).get('file')}); load it with defocus.nets.benet.load_enet")
     try:
         model.load_state_dict(sd, strict=True)
     except RuntimeError as exc:

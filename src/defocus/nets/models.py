@@ -19,6 +19,8 @@ MODELS: dict[str, str] = {
     "defusionnet": "defocus.nets.defusionnet:DeFusionNet",
     "r2mrf": "defocus.nets.r2mrf:R2MRF",
     "dffnet": "defocus.nets.ddffnet:DFFNet",
+    "benet": "defocus.nets.benet:BNet",
+    "enet": "defocus.nets.benet:ENet",
 }
 
 

@@ -10,8 +10,8 @@ when the expected value is known:
   digest that starts with that prefix;
 * a caller may pass ``sha256=`` to require a digest for any other file.
 
-Default backbone files are looked up (never downloaded) in ``$DEFOCUS_WEIGHTS_DIR`` and then in the ``shared/weights``
-folder beside the source checkout.
+Default backbone files are looked up (never downloaded) in the ``weights/`` folder of the shared folder
+(:func:`defocus.paths.shared_dir`: ``$DEFOCUS_SHARED``, else ``shared/`` beside the checkout).
 """
 
 from __future__ import annotations
@@ -121,14 +121,11 @@ def read_state_dict(path: str | os.PathLike, sha256: str | None = None) -> dict[
 
 
 def weights_dirs() -> list[Path]:
-    """Folders searched for default backbone files: ``$DEFOCUS_WEIGHTS_DIR``, then ``shared/weights`` beside the repo."""
-    dirs = []
-    env = os.environ.get("DEFOCUS_WEIGHTS_DIR")
-    if env:
-        dirs.append(Path(env))
-    # src/defocus/nets/weights.py -> parents[3] is the checkout root; shared/ lies beside it.
-    dirs.append(Path(__file__).resolve().parents[4] / "shared" / "weights")
-    return dirs
+    """Folders searched for default backbone files: ``weights/`` of the shared folder (one rule for every shared
+    file, :func:`defocus.paths.shared_dir`)."""
+    from ..paths import shared_dir
+
+    return [shared_dir() / "weights"]
 
 
 def find_weights(filename: str, subdir: str, how_to_get: str = "") -> Path:
@@ -147,4 +144,4 @@ def find_weights(filename: str, subdir: str, how_to_get: str = "") -> Path:
             tried.append(str(cand))
     hint = f"; {how_to_get}" if how_to_get else ""
     raise WeightsError(f"{filename}: not found (looked in {', '.join(tried)}){hint}; "
-                       "or pass the file's path, or set DEFOCUS_WEIGHTS_DIR")
+                       "or pass the file's path, or set DEFOCUS_SHARED to the folder holding weights/")

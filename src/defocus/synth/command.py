@@ -9,6 +9,7 @@ and ``DIR/samples.csv``; ``defocus.data.open_dataset("folder", DIR, polarity="bl
 from __future__ import annotations
 
 import argparse
+import sys
 
 from .scenes import KINDS
 from .sources import SPLITS
@@ -44,9 +45,16 @@ def run(args: argparse.Namespace) -> int:
         unknown = [k for k in kinds if k not in KINDS]
         if unknown:
             raise DefocusError(f"--kinds: unknown scene kind(s) {', '.join(unknown)}; choose from {', '.join(KINDS)}")
+    from ..outdir import writable_folder
+
+    writable_folder(args.out, "--out")
+    # A bar on a terminal; in a log file its carriage returns would make one endless line, so a plain line there.
+    live = sys.stderr.isatty()
+    if not live:
+        print(f"defocus synth: rendering {args.n} samples into {args.out}", file=sys.stderr, flush=True)
     try:
         write_dataset(args.out, args.n, args.seed, args.size, args.split, kinds=kinds, shared=args.shared,
-                      force=args.force, progress=True)
+                      force=args.force, progress=live)
     except ValueError as exc:
         raise DefocusError(str(exc)) from None
     print(f"wrote {args.n} samples to {args.out}")

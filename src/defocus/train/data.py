@@ -120,10 +120,10 @@ def render_pool(folder: str | os.PathLike, synth: SynthData, workers: int = 1, p
     todo = [k for k in range(n_chunks) if not (folder / f"mask_{k:04d}.npy").exists()]
     if not todo:
         return folder
-    from tqdm import tqdm
+    from .progress import progress as progress_bar
 
     sizes = {k: min(synth.length, (k + 1) * POOL_CHUNK) - k * POOL_CHUNK for k in todo}
-    bar = tqdm(total=sum(sizes.values()), desc="render synthetic pool", unit="img", disable=not progress)
+    bar = progress_bar(sum(sizes.values()), "render synthetic pool", "img", enabled=progress)
     jobs = [(k, synth.length, synth.size, synth.seed) for k in todo]
 
     def store(result):

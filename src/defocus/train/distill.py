@@ -1,4 +1,4 @@
-"""Depth distillation for D-DFFNet (feature-based, stage 2) and R-DFFNet (response-based) — seed 002.
+"""Depth distillation for D-DFFNet (feature-based, stage 2) and R-DFFNet (response-based) (Jin et al., ICME 2023).
 
 D-DFFNet (Eq. 2, 3, 8, 9): a fresh student DFFNet is trained with the DBD loss plus β·ℓ_f, where ℓ_f compares the
 student's four encoder taps, each mapped by a 1×1 projector (no bias, Xavier init), with the taps of two frozen

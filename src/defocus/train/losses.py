@@ -1,11 +1,11 @@
 """Losses for blur detection: BCE plus the DOF-edge Dice loss of D-DFFNet, with deep supervision.
 
-D-DFFNet (Jin et al., ICME 2023, seed 002) Eq. 4–7: the DBD loss of a prediction is
+D-DFFNet (Jin et al., ICME 2023) Eq. 4–7: the DBD loss of a prediction is
 ℓ_d = ℓ_bce + λ·ℓ_e with λ = 0.5, where ℓ_e = 1 − Dice(Ê, E) compares the edges of the predicted map with the edges
 of the label ("DOF edges": the in-focus / out-of-focus boundary); the total is ℓ_d of the fused output plus
 α_k·ℓ_d of each side output, α_k = 1.
 
-Edges (following the public implementation's description, ANCHORS §2.4): a fixed 3×3 Laplacian (ones, centre −8)
+Edges (as the authors' public implementation computes them): a fixed 3×3 Laplacian (ones, centre −8)
 applied to the label marks E = 1 wherever the response is non-zero; applied to the predicted probability p it gives a
 response r whose soft edge is Ê = r² / (r² + α) with α = 1. Dice uses squared terms and smoothing 1, summed over the
 batch. Borders are replicated so the frame of the image is not an edge.

@@ -1,7 +1,9 @@
-"""Validation during training: held-out synthetic scenes and the real CUHK samples in ``shared/data/real``.
+"""Validation during training: held-out synthetic scenes and the real CUHK samples in ``data/real`` of the shared folder.
 
-Scores use :func:`defocus.evaluate.evaluate_maps` with the ``ddffnet`` protocol (MAE of the continuous map; Fβ,
-β² = 0.3, at threshold 0.5 with the blurred region positive; IoU). The real sets are read with the CUHK loader of
+Maps come from :func:`defocus.nets.predict.predict_blur`, the path ``defocus detect`` runs (working-size
+network, guided-filter upsampling), so validation scores are the shipped detector's scores. Scores use
+:func:`defocus.evaluate.evaluate_maps` with the ``ddffnet`` protocol (MAE of the continuous map; Fβ, β² = 0.3, at
+threshold 0.5 with the blurred region positive; IoU). The real sets are read with the CUHK loader of
 :mod:`defocus.data`, which converts their ground truth to our polarity.
 """
 
@@ -9,11 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
-#: name -> (folder of ``shared/data/real``, loader options): CUHK-TE-1 at 320 px and the CUHK defocus samples.
+#: name -> (folder of ``data/real``, loader options): CUHK-TE-1 at 320 px and the CUHK defocus samples.
 REAL_SETS = {
     "cuhk_te1_320": ("cuhk_te1_320", {}),
     "cuhk_samples": ("cuhk_samples", {"subset": "defocus"}),
@@ -21,8 +22,10 @@ REAL_SETS = {
 
 
 def shared_real_dir() -> Path:
-    """``shared/data/real`` beside the checkout (may not exist)."""
-    return Path(__file__).resolve().parents[4] / "shared" / "data" / "real"
+    """``data/real`` of the shared folder (:func:`defocus.paths.shared_dir`; may not exist)."""
+    from ..paths import shared_dir
+
+    return shared_dir() / "data" / "real"
 
 
 def load_real_sets(root: Path | None = None) -> dict[str, list[tuple[str, np.ndarray, np.ndarray]]]:
@@ -51,15 +54,6 @@ def load_synth_set(n: int, size: int, seed: int = 20231) -> list[tuple[str, np.n
     return out
 
 
-def predict_full_size(model: torch.nn.Module, image: np.ndarray, size: int, device: str = "cpu") -> np.ndarray:
-    """Blur probability at the image's size: the model's working-size map, bilinearly upsampled."""
-    from ..nets.models import working_size_probability
-
-    h, w = image.shape[:2]
-    p = working_size_probability(model, image, size, device)
-    return cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR) if (h, w) != (size, size) else p
-
-
 def score(preds: list[np.ndarray], gts: list[np.ndarray], names: list[str]) -> dict:
     """MAE / Fβ / IoU of blur maps against blur GT, ``ddffnet`` protocol."""
     from ..evaluate import evaluate_maps
@@ -71,12 +65,14 @@ def score(preds: list[np.ndarray], gts: list[np.ndarray], names: list[str]) -> d
 
 
 def validate(model: torch.nn.Module, sets: dict[str, list], size: int, device: str = "cpu") -> dict[str, dict]:
-    """Scores per validation set: name -> {"mae", "fbeta", "iou", "n"}."""
+    """Scores per validation set: name -> {"mae", "fbeta", "iou", "metrics", "n"}; ``size`` is the working size."""
+    from ..nets.predict import predict_blur
+
     was_training = model.training
     model.eval()
     results = {}
     for name, items in sets.items():
-        preds = [predict_full_size(model, img, size, device) for _, img, _ in items]
+        preds = [predict_blur(model, img, working_size=size, device=device) for _, img, _ in items]
         results[name] = {**score(preds, [g for _, _, g in items], [n for n, _, _ in items]), "n": len(items)}
     model.train(was_training)
     return results

@@ -1,0 +1,192 @@
+"""What the one training loop trains (``TrainConfig.task``): its data, its loss and its validation.
+
+* ``"dense"`` — a blur map per photo (every blur-detection network): augmented crops of synthetic scenes and real
+  folders, BCE + DOF-edge Dice with deep supervision (and depth distillation with a ``distill`` block), validated
+  with the detector's own predict on held-out scenes and real samples.
+* ``"patch"`` — one class per 41×41 edge patch (B-Net's blur level, E-Net's edge type; Karaali et al. 2022):
+  cached patches with a random flip/transpose each, softmax cross-entropy, top-1 accuracy on held-out patches.
+
+Everything else — schedule, checkpoints, resume, logs, DDP — is the loop's (:mod:`defocus.train.trainer`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from ..errors import DefocusError
+from .config import TrainConfig
+from .progress import say
+
+
+class DenseTask:
+    """Blur maps: see the module docstring."""
+
+    val_fields = ["step", "set", "n", "mae", "fbeta", "iou", "metrics"]
+
+    def __init__(self, cfg: TrainConfig, model: torch.nn.Module, device: str):
+        self.cfg = cfg
+        self.distiller = None
+        if cfg.distill is not None:
+            from .distill import Distiller
+
+            self.distiller = Distiller(cfg.distill, model.backbone.channels[-4:], device)
+
+    def extras(self) -> dict[str, torch.nn.Module] | None:
+        """Trained modules besides the model, checkpointed beside it (the distillation projectors)."""
+        return {"projectors": self.distiller.projectors} if self.distiller is not None else None
+
+    def param_groups(self) -> list[dict]:
+        """Optimiser groups besides the model's."""
+        group = self.distiller.param_group() if self.distiller is not None else None
+        return [group] if group is not None else []
+
+    def dataset(self, out: Path, dist, progress: bool) -> Dataset:
+        """The augmented training crops (rank 0 renders the synthetic pool; the others wait)."""
+        from .data import PoolSource, RealSource, SynthSource, TrainSet, render_pool
+
+        cfg = self.cfg
+        sources: list[tuple[object, int]] = []
+        if cfg.synth.length > 0 and cfg.synth.repeat > 0:
+            if cfg.synth.pool:
+                folder = out / "synth_pool"
+                if dist.main:
+                    render_pool(folder, cfg.synth, workers=min(8, os.cpu_count() or 1), progress=progress)
+                dist.barrier()
+                sources.append((PoolSource(folder, cfg.synth.length), cfg.synth.repeat))
+            else:
+                sources.append((SynthSource(cfg.synth), cfg.synth.repeat))
+        for real in cfg.real:
+            sources.append((RealSource(real, cfg.val_size), real.repeat))
+        if not sources:
+            raise DefocusError("the configuration has no training data (synth.length is 0 and no real folders)")
+        return TrainSet(sources, cfg.augment, cfg.crop, cfg.seed)
+
+    def loss(self, model: torch.nn.Module, batch: dict, device: str, progress: float, amp_ctx):
+        """(total loss, {term: value}) of one batch; ``progress`` in [0, 1] drives the distillation weight."""
+        from .losses import deep_supervision_loss
+
+        image = batch["image"].to(device, non_blocking=True)
+        target = batch["mask"].to(device, non_blocking=True)
+        with amp_ctx:
+            if self.distiller is None:
+                fused, sides = model(image, return_sides=True)
+            else:
+                fused, sides, features = model(image, return_sides=True, return_features=True)
+        loss, parts = deep_supervision_loss(fused, sides, target, self.cfg.edge_weight, self.cfg.side_weight)
+        if self.distiller is not None:
+            extra_loss, extra_parts = self.distiller(features, image, progress)
+            loss = loss + extra_loss
+            parts.update(extra_parts)
+        return loss, parts
+
+    def validation_sets(self) -> dict:
+        from .validate import load_real_sets, load_synth_set
+
+        sets = {}
+        if self.cfg.val_synth > 0:
+            sets["synth_val"] = load_synth_set(self.cfg.val_synth, self.cfg.val_size)
+        if self.cfg.val_real:
+            sets.update(load_real_sets())
+        return sets
+
+    def validate(self, model: torch.nn.Module, sets: dict, device: str) -> dict[str, dict]:
+        from .validate import validate
+
+        return validate(model, sets, self.cfg.val_size, device) if sets else {}
+
+
+class PatchSet(Dataset):
+    """Cached uint8 (N, 41, 41, 3) patches and their labels, each patch under one random symmetry of the square
+    (blur level and edge type do not depend on orientation). Indexed like :class:`defocus.train.data.TrainSet`."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, seed: int):
+        self.x, self.y, self.seed = x, np.asarray(y), seed
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, key) -> dict:
+        index, _, aug_seed = key
+        patch = torch.from_numpy(np.array(self.x[index], np.float32)).permute(2, 0, 1).div_(255.0)
+        k = int(np.random.default_rng([self.seed, aug_seed]).integers(8))
+        if k & 1:
+            patch = patch.flip(2)
+        if k & 2:
+            patch = patch.flip(1)
+        if k & 4:
+            patch = patch.transpose(1, 2)
+        return {"image": patch.contiguous(), "label": torch.tensor(int(self.y[index]))}
+
+
+def patch_tensor(x: np.ndarray) -> torch.Tensor:
+    """uint8 (N, 41, 41, 3) patches → float32 (N, 3, 41, 41) in [0, 1]."""
+    return torch.from_numpy(np.array(x, np.float32)).permute(0, 3, 1, 2).div_(255.0)
+
+
+def patch_scores(logits: torch.Tensor, y: np.ndarray) -> dict:
+    """Top-1 accuracy, within one class (meaningful for B-Net's ordered blur levels) and, for two classes (E-Net),
+    the recall of each: ``pattern_recall`` (class 0) and ``depth_recall`` (class 1)."""
+    pred = logits.argmax(1).cpu().numpy()
+    y = np.asarray(y)
+    out = {"top1": float(np.mean(pred == y)), "within1": float(np.mean(np.abs(pred - y) <= 1)), "n": int(len(y))}
+    if logits.shape[1] == 2:
+        for cls, name in ((0, "pattern_recall"), (1, "depth_recall")):
+            out[name] = float(np.mean(pred[y == cls] == cls)) if np.any(y == cls) else float("nan")
+    return out
+
+
+class PatchTask:
+    """Edge-patch classes: see the module docstring."""
+
+    val_fields = ["step", "set", "n", "top1", "within1", "pattern_recall", "depth_recall"]
+
+    def __init__(self, cfg: TrainConfig, model: torch.nn.Module, device: str):
+        self.cfg = cfg
+
+    def extras(self) -> None:
+        return None
+
+    def param_groups(self) -> list[dict]:
+        return []
+
+    def _patches(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        from .benet_data import build, default_cache
+
+        p = self.cfg.patches
+        n, seed = p.train if split == "train" else p.val
+        return build(p.kind, split, n, Path(p.cache) if p.cache else default_cache(), seed, log=say)
+
+    def dataset(self, out: Path, dist, progress: bool) -> Dataset:
+        """The training patches (rank 0 builds the cache; the others wait, then read it)."""
+        if dist.main:
+            self._patches("train")
+        dist.barrier()
+        return PatchSet(*self._patches("train"), self.cfg.seed)
+
+    def loss(self, model: torch.nn.Module, batch: dict, device: str, progress: float, amp_ctx):
+        with amp_ctx:
+            logits = model(batch["image"].to(device, non_blocking=True))
+        return F.cross_entropy(logits.float(), batch["label"].to(device, non_blocking=True)), {}
+
+    def validation_sets(self) -> dict:
+        return {f"{self.cfg.patches.kind}_val": self._patches("val")}
+
+    @torch.no_grad()
+    def validate(self, model: torch.nn.Module, sets: dict, device: str, batch: int = 512) -> dict[str, dict]:
+        was_training = model.training
+        model.eval()
+        results = {}
+        for name, (x, y) in sets.items():
+            logits = [model(patch_tensor(x[i:i + batch]).to(device)) for i in range(0, len(x), batch)]
+            results[name] = patch_scores(torch.cat(logits), y)
+        model.train(was_training)
+        return results
+
+
+TASKS = {"dense": DenseTask, "patch": PatchTask}

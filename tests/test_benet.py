@@ -1,0 +1,198 @@
+"""B-Net / E-Net (Karaali et al. 2022) as networks of the one model-file format and recipes of the one trainer:
+the bundled files' dialect, their weight configs, the edge-patch data builder and the patch task."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from defocus.errors import WeightsError
+from defocus.nets import modelfile
+from defocus.nets.benet import PRETRAINED, RADII, BNet, ENet, detect_edges, load_enet
+from defocus.nets.modelfile import load_model, read_model_file, save_model
+from defocus.nets.weights import sha256_of
+from defocus.train import benet_data
+from defocus.train.tasks import PatchSet, patch_scores
+
+from conftest import textured_image
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+needs_photos = pytest.mark.skipif(not (SHARED / "data" / "photos").is_dir(), reason="shared/ photos not present")
+BUNDLED = {p.arch: p for p in PRETRAINED}
+
+
+def test_bundled_files_keep_their_digest_and_load_with_load_model():
+    for p in PRETRAINED:
+        assert sha256_of(modelfile.BUNDLED_DIR / p.file) == p.sha256  # the files are never rewritten
+        assert p.task == "patch" and p.working_size is None
+    bnet, meta = load_model(modelfile.BUNDLED_DIR / BUNDLED["benet"].file)  # was a bare KeyError: 'arch'
+    assert isinstance(bnet, BNet) and not bnet.training
+    assert json.loads(meta["arch"]) == {"arch": "benet", "scales": [41, 27, 15]} == bnet.arch
+    enet = load_enet(modelfile.BUNDLED_DIR / BUNDLED["enet"].file, bnet, BUNDLED["enet"].sha256)
+    assert enet.f1 is bnet.f1 and enet(torch.rand(2, 3, 41, 41)).shape == (2, 2)
+    with pytest.raises(WeightsError, match="load_enet"):  # a part of a network: one line saying how to load it
+        load_model(modelfile.BUNDLED_DIR / BUNDLED["enet"].file)
+
+
+def test_old_name_dialect_and_new_files_round_trip(tmp_path):
+    net = BNet(scales=(41,))
+    sd = net.state_dict()
+    old = tmp_path / "old.safetensors"
+    old.write_bytes(modelfile.state_dict_bytes(sd, fp16=False, metadata={"arch": {"name": "benet", "scales": [41]}}))
+    loaded, _ = load_model(old)
+    assert loaded.arch == {"arch": "benet", "scales": [41]}
+    new, _ = load_model(save_model(loaded, tmp_path / "new.safetensors", fp16=False))
+    assert all(torch.equal(a, b) for a, b in zip(sd.values(), new.state_dict().values()))
+    (tmp_path / "bare.safetensors").write_bytes(modelfile.state_dict_bytes(sd, metadata={"other": "x"}))
+    with pytest.raises(WeightsError, match="no 'arch'"):
+        load_model(tmp_path / "bare.safetensors")
+
+
+def test_a_bundled_file_is_checked_against_its_own_digest(tmp_path, monkeypatch):
+    name = BUNDLED["benet"].file
+    data = bytearray((modelfile.BUNDLED_DIR / name).read_bytes())
+    data[-1] ^= 0xFF
+    (tmp_path / name).write_bytes(bytes(data))
+    monkeypatch.setattr(modelfile, "BUNDLED_DIR", tmp_path)
+    with pytest.raises(WeightsError, match="sha256"):
+        read_model_file(modelfile.resolve_model_path(f"bundled:{name}"))  # no digest passed: the bundled one
+
+
+def test_enet_refuses_the_streams_of_another_bnet(tmp_path):
+    bnet = BNet()
+    enet = ENet(BNet().f1)  # another B-Net's f1
+    path = save_model(enet, tmp_path / "enet.safetensors", fp16=False)
+    with pytest.raises(WeightsError, match="another B-Net"):
+        load_enet(path, bnet)
+    assert load_enet(save_model(ENet(bnet.f1), tmp_path / "ok.safetensors", fp16=False), bnet).f1 is bnet.f1
+
+
+# --- the data builder ----------------------------------------------------------------------------------------------
+
+
+def test_bnet_crop_patches_are_balanced_centred_and_labelled():
+    rng = np.random.default_rng(0)
+    photo = (textured_image(320, 320, seed=4) * 255).astype(np.uint8)
+    x, y = benet_data.bnet_crop_patches(rng, photo, per_level=3)
+    assert x.dtype == np.uint8 and x.shape[1:] == (41, 41, 3) and len(x) == len(y)
+    counts = np.bincount(y, minlength=len(RADII))
+    assert counts.max() == 3 and (counts > 0).sum() >= len(RADII) - 2  # balanced: the same count per level
+    # Blur grows with the label: mean gradient energy of the patches falls from level 0 to the last.
+    energy = [np.abs(np.diff(x[y == k].astype(np.float32), axis=1)).mean() for k in (0, len(RADII) - 1)]
+    assert energy[0] > 2 * energy[1]
+
+
+def test_cut_patches_centres_on_the_pixel():
+    img = np.random.default_rng(1).random((60, 70, 3)).astype(np.float32)
+    ys, xs = np.array([20, 30, 39]), np.array([20, 49, 35])
+    p = benet_data.cut_patches(img, ys, xs)
+    u8 = np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
+    for i, (yy, xx) in enumerate(zip(ys, xs)):
+        assert np.array_equal(p[i], u8[yy - 20:yy + 21, xx - 20:xx + 21])
+
+
+def test_interior_edges_are_the_detector_edges_away_from_the_border():
+    img = textured_image(80, 90, seed=2)
+    ys, xs = benet_data._interior_edges(img)
+    e = detect_edges(img)
+    assert len(ys) and ys.min() >= 20 and xs.min() >= 20 and ys.max() < 60 and xs.max() < 70
+    assert e[ys, xs].all()
+
+
+@needs_photos
+def test_build_caches_patches_of_both_kinds(tmp_path):
+    x, y = benet_data.build("bnet", "val", 30, tmp_path, seed=5, log=lambda *_: None)
+    assert x.shape == (30, 41, 41, 3) and x.dtype == np.uint8 and y.min() >= 0 and y.max() < len(RADII)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["bnet_val_30_5_x.npy", "bnet_val_30_5_y.npy"]
+    again_x, again_y = benet_data.build("bnet", "val", 30, tmp_path, seed=5, log=lambda *_: None)
+    assert isinstance(again_x, np.memmap) and np.array_equal(again_x, x) and np.array_equal(again_y, y)
+    ex, ey = benet_data.build("enet", "val", 20, tmp_path, seed=6, log=lambda *_: None)
+    assert ex.shape == (20, 41, 41, 3) and set(np.unique(ey)) <= {0, 1}
+
+
+# --- the patch task ------------------------------------------------------------------------------------------------
+
+
+def test_patch_set_applies_one_symmetry_and_keeps_the_label():
+    x = np.random.default_rng(0).integers(0, 256, (4, 41, 41, 3), dtype=np.uint8)
+    ds = PatchSet(x, np.array([3, 1, 4, 1]), seed=0)
+    seen = set()
+    for g in range(16):
+        item = ds[(2, 0, g)]
+        assert int(item["label"]) == 4 and item["image"].shape == (3, 41, 41)
+        patch = item["image"].permute(1, 2, 0).numpy() * 255
+        assert np.allclose(np.sort(patch.ravel()), np.sort(x[2].ravel().astype(np.float32)), atol=1e-3)
+        seen.add(patch.tobytes())
+    assert len(seen) > 1  # not always the identity
+
+
+def test_patch_scores():
+    logits = torch.tensor([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    s = patch_scores(logits, np.array([1, 0, 1, 1]))
+    assert s["top1"] == 0.75 and s["n"] == 4
+    assert s["pattern_recall"] == 1.0 and s["depth_recall"] == pytest.approx(2 / 3)
+
+
+@needs_photos
+def test_bnet_then_enet_with_the_one_trainer(tmp_path, capsys):
+    from defocus.train.config import from_dict
+    from defocus.train.trainer import train
+
+    cache = str(tmp_path / "cache")
+    bcfg = {"base": "benet", "model": {"arch": "benet", "scales": [41]}, "steps": 4, "batch_size": 8,
+            "checkpoint_every": 2, "val_every": 2, "log_every": 1, "patches": {"train": [40, 1], "val": [20, 2],
+                                                                                "cache": cache}}
+    out = tmp_path / "bnet"
+    first = train(from_dict(bcfg), out, progress=False, stop_after=3)
+    assert first["step"] == 3 and first["model"] is None
+    done = train(from_dict(bcfg), out, resume=True, progress=False)
+    assert "at step 2" in capsys.readouterr().err  # the same checkpoints and resume as the dense trainer
+    with open(out / "train_log.csv", newline="") as f:
+        assert [int(r["step"]) for r in csv.DictReader(f)] == [1, 2, 3, 4]
+    with open(out / "val_log.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["step"], r["set"]) for r in rows] == [("2", "bnet_val"), ("4", "bnet_val")]
+    assert 0.0 <= float(rows[-1]["top1"]) <= 1.0
+    bnet, meta = load_model(done["model"])
+    assert isinstance(bnet, BNet) and meta["task"] == "patch" and meta["config"] == "benet"
+
+    ecfg = {"base": "enet", "model": {"arch": "enet", "scales": [41]}, "init_from": done["model"], "steps": 2,
+            "batch_size": 8, "checkpoint_every": 2, "val_every": 0, "patches": {"train": [20, 3], "val": [10, 4],
+                                                                                "cache": cache}}
+    enet_file = train(from_dict(ecfg), tmp_path / "enet", progress=False)["model"]
+    enet, emeta = load_model(enet_file)  # a whole network: loads alone
+    for k, v in bnet.f1.state_dict().items():  # f1 frozen: still the B-Net's
+        assert torch.equal(enet.f1.state_dict()[k], v), k
+    assert json.loads(emeta["init_from"])["sha256"] == sha256_of(done["model"])
+    assert load_enet(enet_file, bnet).f1 is bnet.f1
+
+
+def test_training_never_imports_the_inference_adapters():
+    code = ("import sys\n"
+            "from defocus.train import benet_data, checkpoint, command, config, data, distill, tasks, trainer, "
+            "validate\n"
+            "[config.get_config(n) for n in config.RECIPES]\n"
+            "print(sorted(m for m in sys.modules if m.startswith('defocus.methods')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_patch_recipes_build_their_networks():
+    from defocus.nets.models import build_model
+    from defocus.train.config import get_config
+
+    for name, cls in (("benet", BNet), ("benet-single41", BNet), ("enet", ENet)):
+        cfg = get_config(name)
+        assert cfg.task == "patch" and cfg.patches is not None and cfg.description
+        assert isinstance(build_model(cfg.model), cls)
+    enet = get_config("enet")
+    assert enet.freeze == "f1." and enet.init_prefix == "f1." and enet.init_from == f"bundled:{BUNDLED['benet'].file}"
