@@ -8,7 +8,6 @@ A photo's output files appear together or not at all, so an interrupted or faile
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import signal
 import sys
@@ -55,22 +54,6 @@ def _load_method(name: str, task: str, device: str) -> registry.Method:
     return registry.load(name, device=device)
 
 
-def prepare_output_dir(folder: Path) -> None:
-    """Create ``folder`` and check that files can be written there, before any photo is computed."""
-    from .io import remove_stale_parts
-
-    try:
-        if folder.exists() and not folder.is_dir():
-            raise UsageError(f"-o {folder}: exists and is not a folder")
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".defocus-write-test-{os.getpid()}"
-        probe.touch()
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"-o {folder}: cannot write there ({exc.strerror or exc})") from None
-    remove_stale_parts(folder)
-
-
 def output_stems(paths: list[Path]) -> dict[Path, str]:
     """The name each input's outputs start with: its stem, or its whole file name where two inputs of the batch
     share a stem (``a.jpg`` and ``a.png`` -> ``a.jpg``, ``a.png``). Two inputs with the same file name in different
@@ -104,10 +87,10 @@ def run_batch(
     """
     from tqdm import tqdm
 
-    from .io import StagedFiles, find_images
+    from .io import StagedFiles, find_images, writable_folder
 
     paths, failures = find_images(inputs)
-    prepare_output_dir(out)
+    writable_folder(out, "-o")
     stems = output_stems(paths)
     for msg in failures:
         _error(msg)

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from .errors import ImageReadError, OutputExistsError
+from .errors import ImageReadError, OutputExistsError, UsageError
 
 #: Default largest image, in pixels, that :func:`read_image` decodes (a 24-MP photo is 24e6; 64e6 covers the
 #: 61-MP full-frame sensors). It bounds memory: every method needs well under 24 GB at this size (the heaviest need
@@ -456,6 +456,31 @@ def atomic_write(path: str | os.PathLike, write: Callable[[_io.BufferedWriter], 
     with StagedFiles(force) as staged:
         staged.write(path, write)
     return Path(path)
+
+
+def writable_folder(path: str | os.PathLike, option: str = "output folder") -> Path:
+    """Create ``path`` (with its parents) if needed, check that a file can be written in it, and remove the stale
+    temporaries of killed writers there (:func:`remove_stale_parts`); returns it. Commands call this before any work.
+
+    Raises
+    ------
+    UsageError
+        One line naming ``option`` and the path: a file is in the way, or the folder cannot be created or written
+        (read-only file system, permissions).
+    """
+    import tempfile
+
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except FileExistsError:
+        raise UsageError(f"{option} {path}: exists and is not a folder") from None
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot write there ({exc.strerror or exc})") from None
+    remove_stale_parts(path)
+    return path
 
 
 def remove_stale_parts(folder: str | os.PathLike, *, older_than_s: float = 86_400.0) -> list[Path]:

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         unknown = [k for k in kinds if k not in KINDS]
         if unknown:
             raise DefocusError(f"--kinds: unknown scene kind(s) {', '.join(unknown)}; choose from {', '.join(KINDS)}")
-    from ..outdir import writable_folder
+    from ..io import writable_folder
 
     writable_folder(args.out, "--out")
     # A bar on a terminal; in a log file its carriage returns would make one endless line, so a plain line there.

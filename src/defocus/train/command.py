@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     UsageError)."""
     from pathlib import Path
 
-    from ..outdir import writable_folder
+    from ..io import writable_folder
 
     if args.list:
         print("\n".join(recipe_lines()))
