@@ -1,4 +1,4 @@
-"""DFFNet / D-DFFNet / R-DFFNet (seed 002): network outputs, ablations, MiDaS loading, distillation losses, stage 2."""
+"""DFFNet / D-DFFNet / R-DFFNet (Jin et al., ICME 2023): network outputs, ablations, MiDaS loading, distillation losses, stage 2."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DeFusionNet (seed 000): layer taps, FFRM steps, deep-supervision outputs, deconvolution init, model round trip."""
+"""DeFusionNet (Tang et al., CVPR 2019): layer taps, FFRM steps, deep-supervision outputs, deconvolution init, model round trip."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""R²MRF (seed 001): five branches × T steps of residual refinement, AMDF, deep supervision, ablations."""
+"""R²MRF (Tang et al., AAAI 2020): five branches × T steps of residual refinement, AMDF, deep supervision, ablations."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 (same layout) load as they are; ResNeSt-101 as in the authors' release.
 
 None of these files can be obtained offline here: pass the file you have (``pretrained="resnext101_32x4d.pth"``).
-ResNeXt-101 32×4d is R²MRF's backbone and ResNeSt-101 DFFNet's (ANCHORS §2.2, §2.4).
+ResNeXt-101 32×4d is R²MRF's backbone (Tang et al., AAAI 2020) and ResNeSt-101 DFFNet's (Jin et al., ICME 2023).
 
 Taps: conv1 (after ReLU, 64 @ 1/2), layer1 (256 @ 1/4), layer2 (512 @ 1/8), layer3 (1024 @ 1/16), layer4
 (2048 @ 1/32); default the four at 1/4 … 1/32. Input: ImageNet mean/std.
