@@ -21,20 +21,29 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from defocus.nets.models import build_model
+from defocus.registry import all_pretrained
 
-#: (label, arch, bundled?) — the bundled configurations and the papers' own.
-CONFIGS: list[tuple[str, dict, bool]] = [
-    ("light-dffnet (MobileNetV2)", {"arch": "light_dffnet", "backbone": "mobilenetv2", "width": 32}, True),
-    ("dffnet / d-dffnet (MobileNetV2)", {"arch": "dffnet", "backbone": "mobilenetv2", "width": 32}, True),
-    ("r2mrf (MobileNetV2)", {"arch": "r2mrf", "backbone": "mobilenetv2", "width": 64, "steps": 6}, True),
-    ("defusionnet (HED VGG16)", {"arch": "defusionnet", "backbone": "hed_vgg16", "width": 64, "steps": 3}, True),
-    ("DFFNet / D-DFFNet as published (ResNeSt-101)", {"arch": "dffnet", "backbone": "resnest101"}, False),
+#: The papers' own configurations (not bundled; their backbones are files the user supplies).
+PUBLISHED: list[tuple[str, dict]] = [
+    ("DFFNet / D-DFFNet as published (ResNeSt-101)", {"arch": "dffnet", "backbone": "resnest101"}),
     ("R-DFFNet as published (ResNeSt-101, depth heads)",
-     {"arch": "dffnet", "backbone": "resnest101", "depth_heads": True}, False),
+     {"arch": "dffnet", "backbone": "resnest101", "depth_heads": True}),
     ("R²MRF as published (ResNeXt-101 32×4d)",
-     {"arch": "r2mrf", "backbone": "resnext101_32x4d", "width": 64, "steps": 6}, False),
-    ("DeFusionNet as published (VGG16)", {"arch": "defusionnet", "backbone": "vgg16", "width": 64, "steps": 3}, False),
+     {"arch": "r2mrf", "backbone": "resnext101_32x4d", "width": 64, "steps": 6}),
+    ("DeFusionNet as published (VGG16)", {"arch": "defusionnet", "backbone": "vgg16", "width": 64, "steps": 3}),
 ]
+
+
+def configs() -> list[tuple[str, dict, bool]]:
+    """(label, arch, bundled?): each bundled architecture once (weight variants share it), then the papers' own."""
+    bundled: dict[str, tuple[dict, list[str]]] = {}
+    for p in all_pretrained():
+        if p.task not in ("dbd", "dme"):  # patch classifiers (B-Net, E-Net) take 41×41 patches, not photos
+            continue
+        bundled.setdefault(repr(p.model), (p.model, []))[1].append(p.name)
+    rows = [(f"{' / '.join(names)} ({arch.get('backbone', arch['arch'])})", arch, True)
+            for arch, names in bundled.values()]
+    return rows + [(label, arch, False) for label, arch in PUBLISHED]
 
 
 def measure(arch: dict, size: int, runs: int, device: str) -> dict:
@@ -70,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     print(f"| network | params (M) | GFLOPs at {args.size}² | {args.device} ms at {args.size}² |")
     print("|---|---:|---:|---:|")
-    for label, arch, bundled in CONFIGS:
+    for label, arch, bundled in configs():
         if args.only == "bundled" and not bundled or args.only == "published" and bundled:
             continue
         r = measure(arch, args.size, args.runs, args.device)

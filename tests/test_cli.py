@@ -97,3 +97,66 @@ def test_methods_lists_names_first(capsys):
 def test_console_script_runs():
     result = subprocess.run([sys.executable, "-m", "defocus.cli", "methods"], capture_output=True, text=True)
     assert result.returncode == 0 and defocus.DEFAULT_DETECTOR in result.stdout
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Method options and trained weights
+
+
+def test_unknown_option_is_a_one_line_usage_error(photo_dir, tmp_path, capsys):
+    args = ["detect", str(photo_dir / "good.png"), "-o", str(tmp_path), "-m", "gradient-energy"]
+    assert main(args + ["--option", "reblur_sigmaa=3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["defocus: error: gradient-energy: unknown option 'reblur_sigmaa'; valid options: reblur_sigma, "
+                   "windows"]
+    assert main(args + ["--weights", "model.safetensors"]) == 2  # an option of learned methods only
+    assert "unknown option 'weights'" in capsys.readouterr().err
+
+
+def test_option_without_a_value_is_a_usage_error(photo_dir, tmp_path, capsys):
+    args = ["detect", str(photo_dir / "good.png"), "-o", str(tmp_path), "-m", "lbp", "--option", "segment"]
+    assert main(args) == 2
+    assert "--option 'segment': expected KEY=VALUE" in capsys.readouterr().err
+
+
+def test_options_reach_the_method(photo_dir, tmp_path):
+    good = photo_dir / "good.png"
+    out = tmp_path / "o"
+    assert main(["detect", str(good), "-o", str(out), "-m", "gradient-energy", "--npy",
+                 "--option", "reblur_sigma=3.0", "--option", "windows=(9, 17)"]) == 0
+    expected = defocus.load("gradient-energy", reblur_sigma=3.0, windows=(9, 17)).predict(defocus.read_image(good))
+    np.testing.assert_array_equal(np.load(out / "good_blur.npy"), np.clip(expected, 0, 1))
+
+
+def test_weights_file_from_training_replaces_the_bundled_one(photo_dir, tmp_path, capsys):
+    import torch
+
+    from defocus.nets.dffnet import LightDFFNet
+    from defocus.nets.modelfile import save_model
+    from defocus.nets.weights import sha256_of
+
+    torch.manual_seed(0)
+    path = save_model(LightDFFNet(width=8).eval(), tmp_path / "model.safetensors", metadata={"config": "tiny"})
+    good = photo_dir / "good.png"
+    out = tmp_path / "o"
+    assert main(["detect", str(good), "-o", str(out), "-m", "dffnet", "--npy", "--weights", str(path)]) == 0
+    trained = defocus.load("dffnet", weights=str(path))
+    assert trained.model.arch["width"] == 8
+    np.testing.assert_array_equal(np.load(out / "good_blur.npy"), trained.predict(defocus.read_image(good)))
+    assert main(["detect", str(good), "-o", str(out), "-m", "dffnet", "--force", "--weights", str(path),
+                 "--option", f"sha256={sha256_of(path)}"]) == 0
+    capsys.readouterr()
+    for wrong in ("f" * 64, "0" * 64):  # the second arrives as the number 0
+        assert main(["detect", str(good), "-o", str(out), "-m", "dffnet", "--force", "--weights", str(path),
+                     "--option", f"sha256={wrong}"]) == 1
+        assert "sha256" in capsys.readouterr().err
+
+
+def test_help_offers_the_registry_names_and_methods_shows_aliases(capsys):
+    with pytest.raises(SystemExit):
+        main(["detect", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert all(name in help_text for name in defocus.available("dbd"))
+    assert main(["methods"]) == 0
+    lines = {line.split("\t")[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "d-dffnet" in lines["dffnet.distilled"]

@@ -13,7 +13,7 @@ from defocus.errors import WeightsError
 from defocus.nets.backbones import BACKBONES, create_backbone
 from defocus.nets.backbones.mobilenetv2 import MobileNetV2
 from defocus.nets.backbones.vgg16 import fold_caffe_bgr
-from defocus.nets.dffnet import LightDFFNet, fuse_conv_bn
+from defocus.nets.dffnet import LightDFFNet
 from defocus.nets.modelfile import load_model, save_model
 from defocus.nets.weights import find_weights, read_state_dict, sha256_of, verify_sha256
 
@@ -295,22 +295,7 @@ def test_light_dffnet_other_backbones(backbone):
         assert net(torch.rand(1, 3, 64, 64)).shape == (1, 1, 64, 64)
 
 
-def test_fuse_conv_bn_keeps_outputs():
-    net = LightDFFNet(pretrained=False, width=16)
-    for m in net.modules():  # non-trivial BN statistics
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-    net.eval()
-    x = torch.rand(1, 3, 64, 64)
-    with torch.no_grad():
-        ref = net(x)
-        fused = fuse_conv_bn(net)(x)
-    assert torch.allclose(ref, fused, atol=1e-4)
-
-
-def test_model_file_round_trip_and_checksum(tmp_path):
+def test_model_file_in_float16_and_checksum(tmp_path):
     net = LightDFFNet(pretrained=False, width=8).eval()
     path = save_model(net, tmp_path / "m.safetensors", fp16=True, metadata={"steps": 3})
     model, meta = load_model(path, sha256=sha256_of(path))
@@ -340,26 +325,20 @@ def test_guided_upsample_in_stripes_equals_whole_image():
 
 def test_bundled_detector_predicts_full_size_map(half_blurred_image):
     import defocus
-    from defocus.methods.networks import LightDFFNetDetector
-    from defocus.nets.modelfile import BUNDLED_DIR as WEIGHTS_DIR
 
-    if not (WEIGHTS_DIR / LightDFFNetDetector.weights_file).exists():
-        pytest.skip("bundled weights not built yet")
-    det = LightDFFNetDetector()
+    det = defocus.load("light-dffnet")
     image, _ = half_blurred_image
     image = np.ascontiguousarray(image[:, :117])  # non-square, odd width
     out = det.predict(image)
     assert out.shape == image.shape[:2] and out.dtype == np.float32
     assert 0.0 <= out.min() and out.max() <= 1.0
-    assert "light-dffnet" in defocus.available("dbd")
 
 
-def test_bundled_detector_checks_sha256(monkeypatch):
-    from defocus.methods.networks import LightDFFNetDetector
-    from defocus.nets.modelfile import BUNDLED_DIR as WEIGHTS_DIR
+def test_bundled_detector_checks_sha256():
+    from dataclasses import replace
 
-    if not (WEIGHTS_DIR / LightDFFNetDetector.weights_file).exists():
-        pytest.skip("bundled weights not built yet")
-    monkeypatch.setattr(LightDFFNetDetector, "weights_sha256", "0" * 64)
+    from defocus.methods.networks import NetworkDetector
+    from defocus.registry import pretrained
+
     with pytest.raises(WeightsError, match="sha256"):
-        LightDFFNetDetector()
+        NetworkDetector(replace(pretrained("light-dffnet"), sha256="0" * 64))

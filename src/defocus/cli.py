@@ -8,6 +8,7 @@ A photo's output files appear together or not at all, so an interrupted or faile
 from __future__ import annotations
 
 import argparse
+import importlib
 import re
 import signal
 import sys
@@ -45,13 +46,20 @@ def _check_device(device: str) -> None:
             raise UsageError(f"--device {device}: no CUDA device is available on this machine")
 
 
-def _load_method(name: str, task: str, device: str) -> registry.Method:
-    cls = registry.describe(name)
-    if cls.task != task:
-        other = "detect" if cls.task == "dbd" else "estimate"
-        raise UsageError(f"method {name!r} is a {cls.task.upper()} method; use 'defocus {other}'")
+def _load_method(name: str, task: str, device: str, weights: str | None = None,
+                 options: list[str] | None = None) -> registry.Method:
+    """The method ``name`` for ``task``, with ``--weights`` and the ``--option KEY=VALUE`` strings as options."""
+    from .evaluate.command import parse_options
+
+    info = registry.describe(name)
+    if info.task != task:
+        other = "detect" if info.task == "dbd" else "estimate"
+        raise UsageError(f"method {name!r} is a {info.task.upper()} method; use 'defocus {other}'")
     _check_device(device)
-    return registry.load(name, device=device)
+    kwargs = parse_options(options or [], "--option")
+    if weights is not None:
+        kwargs["weights"] = weights
+    return registry.load(name, device=device, **kwargs)  # an unknown option is a UsageError: exit 2
 
 
 def output_stems(paths: list[Path]) -> dict[Path, str]:
@@ -148,7 +156,7 @@ def _finite_map(values: np.ndarray, path: Path, method: str) -> np.ndarray:
 def cmd_detect(args: argparse.Namespace) -> int:
     from .io import read_image, write_npy, write_overlay, write_png8
 
-    method = _load_method(args.method, "dbd", args.device)
+    method = _load_method(args.method, "dbd", args.device, args.weights, args.option)
     out = Path(args.output)
     suffix = "_focus" if args.focus else "_blur"
 
@@ -172,7 +180,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     from .io import read_image, write_defocus_png, write_npy
     from .units import convert
 
-    method = _load_method(args.method, "dme", args.device)
+    method = _load_method(args.method, "dme", args.device, args.weights, args.option)
     out = Path(args.output)
     unit_label = "px sigma" if args.units == "sigma" else "px radius"
 
@@ -191,9 +199,38 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 def cmd_methods(args: argparse.Namespace) -> int:
     for name in registry.available(args.task):
-        cls = registry.describe(name)
-        print(f"{name}\t{cls.task}\t{cls.summary}")
+        info = registry.describe(name)
+        also = f" (also: {', '.join(info.aliases)})" if info.aliases else ""
+        print(f"{name}\t{info.task}\t{info.summary}{also}")
     return 0
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """A sub-command's parser; with ``command=`` (a module with ``add_arguments(parser)`` and ``run(args)``) its
+    arguments are added only when that sub-command is parsed or its help is shown, so building the CLI imports no
+    sub-command's code (``defocus --version`` and ``defocus methods`` stay free of torch and the synthetic engine)."""
+
+    def __init__(self, *args, command: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._command = command
+
+    def _attach(self) -> None:
+        if self._command is not None:
+            module, self._command = importlib.import_module(self._command), None
+            module.add_arguments(self)
+            self.set_defaults(func=module.run)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._attach()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._attach()
+        return super().format_help()
+
+    def format_usage(self) -> str:
+        self._attach()
+        return super().format_usage()
 
 
 def _positive_pixels(text: str) -> int:
@@ -214,47 +251,43 @@ def build_parser() -> argparse.ArgumentParser:
         description="Defocus blur detection (blur maps, 1 = out of focus) and defocus map estimation (σ in px).",
     )
     parser.add_argument("--version", action="version", version=f"defocus {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_CommandParser)
     sub.required = True
 
-    def common(p: argparse.ArgumentParser, default_method: str | None) -> None:
+    def common(p: argparse.ArgumentParser, default_method: str | None, task: str) -> None:
         p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
-        p.add_argument("-m", "--method", default=default_method, help=f"method name (default: {default_method})")
+        p.add_argument("-m", "--method", default=default_method, metavar="NAME",
+                       help=f"one of {', '.join(registry.available(task))} (default: {default_method}; "
+                            "aliases: see 'defocus methods')")
         p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder for the results")
         p.add_argument("--force", action="store_true", help="overwrite existing output files")
         p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (learned methods)")
+        p.add_argument("--weights", metavar="FILE",
+                       help="a learned method's model file from 'defocus train' (OUT/model.safetensors) instead of "
+                            "its bundled weights")
+        p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                       help="a method option (repeatable); VALUE is read as a Python literal, else as a string")
         p.add_argument("--max-pixels", type=_positive_pixels, default=MAX_PIXELS, metavar="N",
                        help=f"refuse images with more pixels than N (default {MAX_PIXELS:.0e}; bounds memory)")
 
     p = sub.add_parser("detect", help="blur maps: <stem>_blur.png (255 = out of focus) and <stem>_overlay.jpg")
-    common(p, registry.DEFAULT_DETECTOR)
+    common(p, registry.DEFAULT_DETECTOR, "dbd")
     p.add_argument("--focus", action="store_true", help="write the in-focus map (the complement) instead")
     p.add_argument("--npy", action="store_true", help="also write the float32 map as <stem>_blur.npy")
     p.set_defaults(func=cmd_detect)
 
     p = sub.add_parser("estimate", help="defocus maps: <stem>_defocus.npy (float32 px) and a colourised PNG")
-    common(p, registry.DEFAULT_ESTIMATOR)
+    common(p, registry.DEFAULT_ESTIMATOR, "dme")
     p.add_argument("--units", choices=("sigma", "radius"), default="sigma",
                    help="Gaussian sigma (default) or disk (CoC) radius via the RTF table, both in px")
     p.set_defaults(func=cmd_estimate)
 
-    from .evaluate import command as evaluate_command
-
-    p = sub.add_parser("evaluate", help="score predicted maps against ground truth under a named protocol")
-    evaluate_command.add_arguments(p)
-    p.set_defaults(func=evaluate_command.run)
-
-    from .synth import command as synth_command
-
-    p = sub.add_parser("synth", help="render a synthetic defocus dataset (images, blur masks, sigma and radius maps)")
-    synth_command.add_arguments(p)
-    p.set_defaults(func=synth_command.run)
-
-    from .train import command as train_command
-
-    p = sub.add_parser("train", help="train a blur detector (synthetic defocus and/or real labelled folders)")
-    train_command.add_arguments(p)
-    p.set_defaults(func=train_command.run)
+    sub.add_parser("evaluate", help="score predicted maps against ground truth under a named protocol",
+                   command="defocus.evaluate.command")
+    sub.add_parser("synth", help="render a synthetic defocus dataset (images, blur masks, sigma and radius maps)",
+                   command="defocus.synth.command")
+    sub.add_parser("train", help="train a blur detector (synthetic defocus and/or real labelled folders)",
+                   command="defocus.train.command")
 
     p = sub.add_parser("methods", help="list methods: name, task, summary")
     p.add_argument("--task", choices=registry.TASKS, help="only DBD or only DME methods")

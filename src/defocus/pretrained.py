@@ -52,3 +52,8 @@ class Pretrained:
     paper: str = ""
     licence: str = "MIT (trained here on synthetic data)"
     aliases: tuple[str, ...] = ()
+
+    @property
+    def model(self) -> dict:
+        """The ``arch`` dict of :func:`defocus.nets.models.build_model` (what a model file's metadata holds)."""
+        return {"arch": self.arch, **self.arch_kwargs}

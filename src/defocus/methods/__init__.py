@@ -1,1 +1,3 @@
-"""Method implementations. Each module holds one method; register it by one line in :mod:`defocus.registry`."""
+"""Method implementations. Each classic method is one module here, registered by one line in
+:data:`defocus.registry.METHODS`; every learned network runs in :class:`.networks.NetworkDetector`, registered by the
+``PRETRAINED`` entry at the end of its network's module (see :mod:`defocus.registry`)."""

@@ -39,8 +39,8 @@ class GradientEnergy(Method):
     summary = "multi-scale gradient-energy ratio after re-blurring (training-free baseline)"
     paper = "after Zhuo & Sim, Pattern Recognition 44(9), 2011 (re-blur ratio); He et al., ECCV 2010 (guided filter)"
 
-    def __init__(self, device: str = "cpu", reblur_sigma: float = 1.5, windows: tuple[int, ...] = (9, 17, 33), **kw):
-        super().__init__(device=device, **kw)
+    def __init__(self, device: str = "cpu", reblur_sigma: float = 1.5, windows: tuple[int, ...] = (9, 17, 33)):
+        super().__init__(device=device)
         self.reblur_sigma = float(reblur_sigma)
         self.windows = tuple(int(w) for w in windows)
 

@@ -606,8 +606,8 @@ class HiFST(Method):
              "coefficients of gradient magnitudes, CVPR 2017")
 
     def __init__(self, device: str = "cpu", match_uint8: bool = True, sigma_s: float = 15.0, sigma_r: float = 0.25,
-                 iterations: int = 3, layer_budget: int = LAYER_BUDGET, **kw):
-        super().__init__(device=device, **kw)
+                 iterations: int = 3, layer_budget: int = LAYER_BUDGET):
+        super().__init__(device=device)
         if sigma_s <= 0 or sigma_r <= 0 or int(iterations) < 1:
             raise DefocusError(
                 f"hifst: sigma_s and sigma_r must be > 0 and iterations >= 1 (got {sigma_s}, {sigma_r}, {iterations})"

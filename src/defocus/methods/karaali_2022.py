@@ -171,8 +171,8 @@ class Karaali2022(Method):
 
     def __init__(self, device: str = "cpu", edges=None, edge_channel: str = "hue", psi: float = 100.0,
                  batch: int = 4096, bnet_weights=None, enet_weights=None, sigma_r: float = 3.75,
-                 iterations: int = 5, **kw) -> None:
-        super().__init__(device=device, **kw)
+                 iterations: int = 5) -> None:
+        super().__init__(device=device)
         self.edges = edges
         self.edge_channel = edge_channel
         self.psi = float(psi)

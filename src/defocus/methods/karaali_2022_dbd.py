@@ -13,11 +13,10 @@ import numpy as np
 
 from ..errors import DefocusError
 from ..filters.normalize import minmax
-from ..registry import Method
 from .karaali_2022 import Karaali2022
 
 
-class Karaali2022DBD(Method):
+class Karaali2022DBD(Karaali2022):
     """Blur map from the Karaali 2022 defocus map, min–max normalised (1 = most defocused) or thresholded.
 
     Parameters
@@ -25,24 +24,24 @@ class Karaali2022DBD(Method):
     alpha : float in [0, 1], optional
         If given, return the binary map ``v > α·v_max + (1 − α)·v_min`` (paper Eq. 5); default: the soft map.
     **options
-        Passed to :class:`defocus.methods.karaali_2022.Karaali2022` (``psi``, ``edges``, ``batch``, …).
+        Those of :class:`defocus.methods.karaali_2022.Karaali2022` (``psi``, ``edges``, ``batch``, …).
     """
 
     task = "dbd"
     summary = "Blur detection by thresholding the Karaali 2022 deep edge-based defocus map (min-max normalised)"
-    paper = Karaali2022.paper
+    paper = ("A. Karaali, N. Harte, C. R. Jung, 'Deep Multi-Scale Feature Learning for Defocus Blur Estimation', "
+             "IEEE TIP 31:1097-1106, 2022, Sec. IV-C (blur detection by thresholding the defocus map, Eq. 5)")
 
     def __init__(self, device: str = "cpu", alpha: float | None = None, **options) -> None:
-        super().__init__(device=device, alpha=alpha, **options)
         if alpha is not None and not 0.0 <= float(alpha) <= 1.0:
             raise DefocusError(f"alpha must be in [0, 1], not {alpha}")
+        super().__init__(device=device, **options)
         self.alpha = None if alpha is None else float(alpha)
-        self.dme = Karaali2022(device=device, **options)
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         """Blur map float32 (H, W) in [0, 1], 1 = out of focus."""
         # a constant map carries no in-focus/out-of-focus contrast: all in focus
-        soft = minmax(self.dme.predict(image), eps=1e-6, fallback=0.0).astype(np.float32)
+        soft = minmax(super().predict(image), eps=1e-6, fallback=0.0).astype(np.float32)
         if self.alpha is None:
             return soft
         return (soft > self.alpha).astype(np.float32)

@@ -170,9 +170,8 @@ class KaraaliJung2018(Method):
         consistency: bool = True,
         sigma_r: float = 3.75,
         iterations: int = 5,
-        **kw,
     ) -> None:
-        super().__init__(device=device, **kw)
+        super().__init__(device=device)
         if invalid not in ("drop", "zero"):
             raise ValueError(f"invalid must be 'drop' or 'zero', not {invalid!r}")
         self.gamma = float(gamma)

@@ -387,8 +387,8 @@ class LBP(Method):
     paper = "X. Yi, M. Eramian, LBP-based segmentation of defocus blur, IEEE TIP 25(4):1626-1638, 2016"
 
     def __init__(self, device: str = "cpu", scales=SCALES, threshold: float = T_LBP, segment: bool = False,
-                 normalize: bool = True, **kw):
-        super().__init__(device=device, **kw)
+                 normalize: bool = True):
+        super().__init__(device=device)
         self.scales = tuple(int(s) for s in scales)
         if any(s < 1 or s % 2 == 0 for s in self.scales):
             raise ValueError(f"LBP scales must be odd positive window sizes, got {self.scales}")

@@ -1,23 +1,25 @@
-"""The learned blur detectors: every bundled network behind the same ``predict``.
+"""The learned blur detectors: every trained network behind the same ``predict``.
 
 A network runs on the photo resized to a square working size (320 px, the size they were trained for, as in the
 papers); its blur map is brought back to the photo's full resolution by bilinear upsampling followed by a guided
 filter (He et al. 2010) steered by the full-resolution grey image, which moves the map's edges onto the photo's edges
-instead of leaving soft or blocky borders. The filter runs in horizontal stripes, so a 24-megapixel photo needs only
-a few full-size float32 planes of memory.
+instead of leaving soft or blocky borders (:func:`defocus.nets.predict.predict_blur`, what training validation runs
+too). The filter runs in horizontal stripes, so a 24-megapixel photo needs only a few full-size float32 planes.
 
-Each detector is a :class:`NetworkDetector` naming its bundled weight file (``defocus/weights/*.safetensors``,
-float16, sha256 checked on load); docs/training.md records the recipe that made each. Adding a trained network is
-one subclass here and one registry line.
+One class runs them all: :class:`NetworkDetector`, built by :func:`defocus.load` from the network's
+:class:`~defocus.pretrained.Pretrained` entry (weight file, sha256, working size, ...), which lives in the
+``PRETRAINED`` list at the end of the network's module. Adding a trained network is one entry there.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from ..errors import WeightsError
+from ..pretrained import Pretrained
 from ..registry import Method
 
 
@@ -26,14 +28,19 @@ class NetworkDetector(Method):
 
     Parameters
     ----------
+    pretrained : Pretrained
+        The weight configuration (positional; :func:`defocus.load` passes the registry's entry).
     device : str
         ``"cpu"`` or ``"cuda"``.
-    working_size : int
-        Side of the square the photo is resized to for the network (320 = training size).
+    working_size : int, optional
+        Side in px of the square the photo is resized to for the network (default: the entry's, the training size).
     weights : path, optional
-        A model file from ``defocus train`` (``OUT/model.safetensors``) instead of the bundled one.
+        A model file from ``defocus train`` (``OUT/model.safetensors``) instead of the bundled one. It may hold any
+        architecture (the file describes its own); what is checked is that the file is a readable model file whose
+        tensors fit that architecture exactly, and its sha256 if ``sha256`` is given (a trained file records no
+        digest of itself). The bundled file is always checked against the entry's sha256.
     sha256 : str, optional
-        Required sha256 of ``weights`` (the bundled file is always checked against :attr:`weights_sha256`).
+        Required sha256 (full hex digest or a prefix) of ``weights``.
     refine : bool
         Guided-filter upsampling (True) or plain bilinear (False).
     radius_scale : float
@@ -45,21 +52,28 @@ class NetworkDetector(Method):
         instead of the fused map (networks with ``output_layers`` only: DeFusionNet, R²MRF; 0 = the fused map).
     """
 
-    task = "dbd"
-    weights_file = ""
-    weights_sha256 = ""
-
-    def __init__(self, device: str = "cpu", working_size: int = 320, weights: str | None = None,
-                 sha256: str | None = None, refine: bool = True, radius_scale: float = 2.0, eps: float = 1e-2,
-                 output: int = 0, **kw):
-        super().__init__(device=device, **kw)
+    def __init__(self, pretrained: Pretrained, /, device: str = "cpu", working_size: int | None = None,
+                 weights: str | None = None, sha256: str | None = None, refine: bool = True,
+                 radius_scale: float = 2.0, eps: float = 1e-2, output: int = 0):
+        super().__init__(device=device)
         import torch
 
-        from ..nets.dffnet import fuse_conv_bn
+        from ..nets.layers import fuse_conv_bn
         from ..nets.modelfile import BUNDLED_DIR, load_model
 
-        path = Path(weights) if weights is not None else BUNDLED_DIR / self.weights_file
-        digest = sha256 if weights is not None else self.weights_sha256
+        self.pretrained = pretrained
+        self.name, self.task = pretrained.name, pretrained.task
+        self.summary, self.paper = pretrained.summary, pretrained.paper
+        if sha256 is not None:
+            if weights is None:
+                raise WeightsError(f"{self.name}: sha256= checks a file given with weights=; the bundled file is "
+                                   "always checked")
+            # str(): a digest of digits only arrives as a number from `--option sha256=...`
+            sha256 = str(sha256).lower()
+            if not re.fullmatch(r"[0-9a-f]{8,64}", sha256):
+                raise WeightsError(f"{self.name}: sha256={sha256!r} is not a hex digest (8 to 64 hex digits)")
+        path = Path(weights) if weights is not None else BUNDLED_DIR / pretrained.file
+        digest = sha256 if weights is not None else pretrained.sha256
         model, self.metadata = load_model(path, sha256=digest, device=device)
         if output:
             layers = getattr(model, "output_layers", 0)
@@ -67,7 +81,7 @@ class NetworkDetector(Method):
                 raise ValueError(f"{self.name}: output={output} needs a network with per-layer outputs 1…{layers}")
             model.output = int(output)
         self.model = fuse_conv_bn(model).to(memory_format=torch.channels_last)
-        self.working_size = int(working_size)
+        self.working_size = int(working_size if working_size is not None else pretrained.working_size)
         self.refine = bool(refine)
         self.radius_scale = float(radius_scale)
         self.eps = float(eps)
@@ -83,43 +97,3 @@ class NetworkDetector(Method):
 
         return predict_blur(self.model, image, working_size=self.working_size, device=self.device,
                             refine=self.refine, radius_scale=self.radius_scale, eps=self.eps, channels_last=True)
-
-
-class LightDFFNetDetector(NetworkDetector):
-    summary = "light DFFNet (MobileNetV2) trained on synthetic defocus; 320² working size, guided-filter upsampling"
-    paper = ("after Jin et al., 'Depth and DOF Cues Make A Better Defocus Blur Detector', ICME 2023 (DFFNet); "
-             "Sandler et al., MobileNetV2, CVPR 2018; He et al., guided filter, ECCV 2010")
-    weights_file = "light_dffnet_mobilenetv2_synth.safetensors"
-    weights_sha256 = "4ca5055f80a6e6ba942fd60a7b53bf82f21dc0616513011c2c43e53e50d52a4f"
-
-
-class DFFNetDetector(NetworkDetector):
-    summary = ("DFFNet's decoder (RFB, dense fusion, side attention) on MobileNetV2 (paper: ResNeSt-101), trained on "
-               "synthetic defocus; D-DFFNet's stage-1 model")
-    paper = "Y. Jin, M. Qian, J. Xiong, N. Xue, G.-S. Xia, 'Depth and DOF Cues Make A Better Defocus Blur Detector', ICME 2023"
-    weights_file = "dffnet_mobilenetv2_synth.safetensors"
-    weights_sha256 = "8a3bb477825398c0e4efe913f5226a655c892fe70b754ea8774eab8f715ded0e"
-
-
-class DDFFNetDetector(NetworkDetector):
-    summary = ("D-DFFNet: DFFNet (MobileNetV2) distilled from the bundled DFFNet only; no depth teacher "
-               "(no depth model is available here), so not the paper's depth distillation")
-    paper = DFFNetDetector.paper
-    weights_file = "ddffnet_mobilenetv2_synth.safetensors"
-    weights_sha256 = "be260eaba5c8bfde4aa8733832fb3c4a0477b3dc7b1913e1b4aa4b3a7829681b"
-
-
-class R2MRFDetector(NetworkDetector):
-    summary = "R²MRF (AMDF, recurrent residual refinement, T = 6) on MobileNetV2, trained on synthetic defocus"
-    paper = ("C. Tang, X. Liu, X. Zhu, E. Zhu, K. Sun, P. Wang, L. Wang, A. Zomaya, 'R²MRF: Defocus Blur Detection "
-             "via Recurrently Refining Multi-Scale Residual Features', AAAI 2020")
-    weights_file = "r2mrf_mobilenetv2_synth.safetensors"
-    weights_sha256 = "191ca54a7a07ba340dbc935ac7515512bc5c68d725894dd2b59dcbfe9386545d"
-
-
-class DeFusionNetDetector(NetworkDetector):
-    summary = "DeFusionNet (FSHF/FSEF, FFRM, T = 3) on the HED VGG16, trained on synthetic defocus"
-    paper = ("C. Tang, X. Zhu, X. Liu, L. Wang, A. Zomaya, 'DeFusionNET: Defocus Blur Detection via Recurrently "
-             "Fusing and Refining Multi-Scale Deep Features', CVPR 2019")
-    weights_file = "defusionnet_hedvgg16_synth.safetensors"
-    weights_sha256 = "5a371358382a81c4bdb0ae641230f682b1c566b8440f96b1ae2efae26a1b013c"

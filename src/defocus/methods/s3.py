@@ -162,8 +162,8 @@ class S3(Method):
     paper = ("C. T. Vu, T. D. Phan, D. M. Chandler, S3: A spectral and spatial measure of local perceived sharpness "
              "in natural images, IEEE TIP 21(3):934-945, 2012")
 
-    def __init__(self, device: str = "cpu", spectral_stride: int = STRIDE_S1, normalize: bool = True, **kw):
-        super().__init__(device=device, **kw)
+    def __init__(self, device: str = "cpu", spectral_stride: int = STRIDE_S1, normalize: bool = True):
+        super().__init__(device=device)
         self.spectral_stride = int(spectral_stride)
         if self.spectral_stride < 1:
             raise ValueError(f"spectral_stride must be >= 1, got {spectral_stride}")

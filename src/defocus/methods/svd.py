@@ -334,8 +334,8 @@ class SVD(Method):
     summary = "singular-value ratio of the local 20x20 block (Su et al. 2011), every pixel"
     paper = "B. Su, S. Lu, C. L. Tan, Blurred image region detection and classification, ACM Multimedia 2011"
 
-    def __init__(self, device: str = "cpu", block: int = BLOCK, k: int = TOP_K, normalize: bool = True, **kw):
-        super().__init__(device=device, **kw)
+    def __init__(self, device: str = "cpu", block: int = BLOCK, k: int = TOP_K, normalize: bool = True):
+        super().__init__(device=device)
         self.block = int(block)
         self.k = int(k)
         if self.block < 2 or not 1 <= self.k <= self.block:

@@ -434,9 +434,8 @@ class ZhuoSim(Method):
         lam: float = 1e-3,
         eps: float = 1e-7,
         max_iter: int = 100,
-        **kw,
     ) -> None:
-        super().__init__(device=device, **kw)
+        super().__init__(device=device)
         if propagation not in ("dt", "matting"):
             raise ValueError(f"propagation must be 'dt' or 'matting', not {propagation!r}")
         if invalid not in ("drop", "zero"):

@@ -127,3 +127,38 @@ class DFFNet(nn.Module):
                 extras["depth"] = [up(self.depth[0](g))] + [up(h(f)) for h, f in zip(self.depth[1:], fused)]
             result.append(extras)
         return tuple(result)
+
+
+# Bundled weights (read without importing this module by defocus.registry: keep every value a literal, or the name
+# of a module-level literal defined here).
+from ..pretrained import Pretrained  # noqa: E402  (beside the list it describes)
+
+_PAPER = ("Y. Jin, M. Qian, J. Xiong, N. Xue, G.-S. Xia, 'Depth and DOF Cues Make A Better Defocus Blur Detector', "
+          "ICME 2023")
+_MOBILENETV2 = {"backbone": "mobilenetv2", "width": 32, "attention": True, "dense": True, "depth_heads": False}
+
+PRETRAINED = [
+    Pretrained(
+        name="dffnet",
+        arch="dffnet",
+        arch_kwargs=_MOBILENETV2,
+        file="dffnet_mobilenetv2_synth.safetensors",
+        sha256="8a3bb477825398c0e4efe913f5226a655c892fe70b754ea8774eab8f715ded0e",
+        recipe="ddffnet-stage1-mobilenetv2-cpu",
+        summary="DFFNet's decoder (RFB, dense fusion, side attention) on MobileNetV2 (paper: ResNeSt-101), trained on "
+                "synthetic defocus; D-DFFNet's stage-1 model",
+        paper=_PAPER,
+    ),
+    Pretrained(
+        name="dffnet.distilled",
+        aliases=("d-dffnet",),
+        arch="dffnet",
+        arch_kwargs=_MOBILENETV2,
+        file="ddffnet_mobilenetv2_synth.safetensors",
+        sha256="be260eaba5c8bfde4aa8733832fb3c4a0477b3dc7b1913e1b4aa4b3a7829681b",
+        recipe="ddffnet-stage2-mobilenetv2-cpu",
+        summary="D-DFFNet: DFFNet (MobileNetV2) distilled from the bundled DFFNet only; no depth teacher "
+                "(no depth model is available here), so not the paper's depth distillation",
+        paper=_PAPER,
+    ),
+]

@@ -126,3 +126,22 @@ class DeFusionNet(nn.Module):
             return sides[len(sides) - len(feats) + self.output - 1]
         fused = self.final(torch.cat(sides[-len(feats):], dim=1))  # Eq. 4 over the last step's n maps
         return (fused, sides) if return_sides else fused
+
+
+# Bundled weights (read without importing this module by defocus.registry: keep every value a literal).
+from ..pretrained import Pretrained  # noqa: E402  (beside the list it describes)
+
+PRETRAINED = [
+    Pretrained(
+        name="defusionnet",
+        arch="defusionnet",
+        arch_kwargs={"backbone": "hed_vgg16", "width": 64, "steps": 3},
+        file="defusionnet_hedvgg16_synth.safetensors",
+        sha256="5a371358382a81c4bdb0ae641230f682b1c566b8440f96b1ae2efae26a1b013c",
+        # Second phase; the first is "defusionnet-hed-vgg16-cpu", whose model this recipe continues from.
+        recipe="defusionnet-hed-vgg16-cpu-continued",
+        summary="DeFusionNet (FSHF/FSEF, FFRM, T = 3) on the HED VGG16, trained on synthetic defocus",
+        paper="C. Tang, X. Zhu, X. Liu, L. Wang, A. Zomaya, 'DeFusionNET: Defocus Blur Detection via Recurrently "
+              "Fusing and Refining Multi-Scale Deep Features', CVPR 2019",
+    ),
+]

@@ -3,6 +3,10 @@
 A network class takes ``pretrained`` (backbone initialisation) plus its own keyword options, stores them in
 ``self.arch`` (so a model file can rebuild it), and returns blur-map logits — with ``return_sides=True`` also the
 list of side-output logits used for deep supervision. Add one line per network.
+
+A network's module ends with its ``PRETRAINED`` list (:class:`defocus.pretrained.Pretrained`, one entry per bundled
+weight file), which makes each entry a method of :mod:`defocus.registry`. The registry reads :data:`MODELS` and those
+lists from the source without importing torch, so both stay plain literals.
 """
 
 from __future__ import annotations

@@ -125,3 +125,21 @@ class R2MRF(nn.Module):
             return _resize(outputs[self.output - 1], size)
         fused = self.final(torch.cat([_resize(o, size) for o in outputs], dim=1))
         return (fused, sides) if return_sides else fused
+
+
+# Bundled weights (read without importing this module by defocus.registry: keep every value a literal).
+from ..pretrained import Pretrained  # noqa: E402  (beside the list it describes)
+
+PRETRAINED = [
+    Pretrained(
+        name="r2mrf",
+        arch="r2mrf",
+        arch_kwargs={"backbone": "mobilenetv2", "width": 64, "steps": 6, "residual": True},
+        file="r2mrf_mobilenetv2_synth.safetensors",
+        sha256="191ca54a7a07ba340dbc935ac7515512bc5c68d725894dd2b59dcbfe9386545d",
+        recipe="r2mrf-mobilenetv2-cpu",
+        summary="R²MRF (AMDF, recurrent residual refinement, T = 6) on MobileNetV2, trained on synthetic defocus",
+        paper="C. Tang, X. Liu, X. Zhu, E. Zhu, K. Sun, P. Wang, L. Wang, A. Zomaya, 'R²MRF: Defocus Blur Detection "
+              "via Recurrently Refining Multi-Scale Residual Features', AAAI 2020",
+    ),
+]
