@@ -144,7 +144,7 @@ def _labelled_edges(monkeypatch, h: int = 64, w: int = 64):
     edges = np.zeros((h, w), bool)
     edges[:, [20, 32, 44]] = True
 
-    def labels(image, edge_map, bnet, enet=None, batch=4096, device="cpu"):
+    def labels(image, edge_map, bnet, enet=None, batch=4096, device="cpu", **evaluation):
         ys, xs = np.nonzero(edge_map)
         return ys, xs, np.where(xs < 32, 1.0, 5.0).astype(np.float32), xs == 32
 
