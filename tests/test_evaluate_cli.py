@@ -322,6 +322,7 @@ def test_method_gets_weights_and_literal_options(tmp_path, capsys, monkeypatch):
     (["--method", "lbp", "--dataset", "folder"], "needs --root"),
     (["--method", "lbp", "--dataset", "folder", "--root", ".", "--option", "nokey"], "expected KEY=VALUE"),
     (["--method", "lbp", "--dataset", "folder", "--root", ".", "--protocol", "rtf"], "scores dme maps"),
+    (["--method", "light-dffnet", "--dataset", "folder", "--root", ".", "--device", "tpu"], "unknown device"),
 ])
 def test_usage_errors_exit_2_with_one_line(argv, message, capsys):
     assert main(["evaluate", *argv]) == 2

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import re
 import signal
 import sys
 import threading
@@ -34,32 +33,6 @@ def _info(msg: str) -> None:
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"defocus: warning: {message}", file=sys.stderr, flush=True)
-
-
-def _check_device(device: str) -> None:
-    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
-        raise UsageError(f"--device {device}: unknown device; use cpu, cuda or cuda:N")
-    if device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UsageError(f"--device {device}: no CUDA device is available on this machine")
-
-
-def _load_method(name: str, task: str, device: str, weights: str | None = None,
-                 options: list[str] | None = None) -> registry.Method:
-    """The method ``name`` for ``task``, with ``--weights`` and the ``--option KEY=VALUE`` strings as options."""
-    from .evaluate.command import parse_options
-
-    info = registry.describe(name)
-    if info.task != task:
-        other = "detect" if info.task == "dbd" else "estimate"
-        raise UsageError(f"method {name!r} is a {info.task.upper()} method; use 'defocus {other}'")
-    _check_device(device)
-    kwargs = parse_options(options or [], "--option")
-    if weights is not None:
-        kwargs["weights"] = weights
-    return registry.load(name, device=device, **kwargs)  # an unknown option is a UsageError: exit 2
 
 
 def output_stems(paths: list[Path]) -> dict[Path, str]:
@@ -156,7 +129,8 @@ def _finite_map(values: np.ndarray, path: Path, method: str) -> np.ndarray:
 def cmd_detect(args: argparse.Namespace) -> int:
     from .io import read_image, write_npy, write_overlay, write_png8
 
-    method = _load_method(args.method, "dbd", args.device, args.weights, args.option)
+    method = registry.load_from_args(args.method, task="dbd", device=args.device, weights=args.weights,
+                                     options=args.option)
     out = Path(args.output)
     suffix = "_focus" if args.focus else "_blur"
 
@@ -180,7 +154,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     from .io import read_image, write_defocus_png, write_npy
     from .units import convert
 
-    method = _load_method(args.method, "dme", args.device, args.weights, args.option)
+    method = registry.load_from_args(args.method, task="dme", device=args.device, weights=args.weights,
+                                     options=args.option)
     out = Path(args.output)
     unit_label = "px sigma" if args.units == "sigma" else "px radius"
 

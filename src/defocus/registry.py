@@ -32,13 +32,14 @@ import functools
 import importlib
 import importlib.util
 import inspect
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import InputArrayError, UnknownMethodError, UnknownOptionError
+from .errors import InputArrayError, UnknownMethodError, UnknownOptionError, UsageError
 from .pretrained import Pretrained
 
 # Classic methods: name -> "module:Class". Add one line per method (networks are found through their PRETRAINED).
@@ -145,8 +146,6 @@ def as_photo(image: Any) -> np.ndarray:
 
 
 def _checked_predict(predict):
-    import functools
-
     @functools.wraps(predict)
     def checked(self, image, *args, **kw):
         return predict(self, as_photo(image), *args, **kw)
@@ -401,3 +400,49 @@ def load(name: str, device: str = "cpu", **options: Any) -> Method:
         return cls(info.pretrained, device=device, **options)
     cls.name = info.name
     return cls(device=device, **options)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# What a command line asks for
+
+
+def parse_options(items: list[str], flag: str = "--option") -> dict[str, Any]:
+    """``KEY=VALUE`` strings to a dict; values are Python literals where they parse (``3``, ``0.5``, ``True``,
+    ``(41,)``), else strings (``focus``, ``model.pth``). A malformed item is a :class:`UsageError` naming ``flag``."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise UsageError(f"{flag} {item!r}: expected KEY=VALUE")
+        try:
+            out[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            out[key] = text
+    return out
+
+
+def check_device(device: str) -> None:
+    """Refuse a device string other than ``cpu``, ``cuda`` or ``cuda:N``, and CUDA where none is available."""
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        raise UsageError(f"--device {device}: unknown device; use cpu, cuda or cuda:N")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {device}: no CUDA device is available on this machine")
+
+
+def load_from_args(name: str, *, task: str | None = None, device: str = "cpu", weights: str | None = None,
+                   options: list[str] | tuple[str, ...] = ()) -> Method:
+    """The method a command line asks for: ``-m NAME`` (of ``task`` if given), ``--device``, ``--weights FILE`` and
+    the ``--option KEY=VALUE`` strings. Every mistake in them is a :class:`UsageError` (the CLI exits 2)."""
+    info = describe(name)
+    if task is not None and info.task != task:
+        other = "detect" if info.task == "dbd" else "estimate"
+        raise UsageError(f"method {name!r} is a {info.task.upper()} method; use 'defocus {other}'")
+    check_device(device)
+    kwargs = parse_options(list(options), "--option")
+    if weights is not None:
+        kwargs["weights"] = weights
+    return load(name, device=device, **kwargs)

@@ -15,7 +15,6 @@ failed, 2 for a usage error. Output paths are checked before anything is scored.
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import re
 import sys
@@ -27,6 +26,7 @@ import numpy as np
 from ..data.layout import MAP_SUFFIXES, index_files, match_key
 from ..errors import DefocusError, UsageError
 from ..io import ARRAY_SUFFIXES, IMAGE_SUFFIXES, read_map
+from ..registry import parse_options
 from .core import DEFAULT_PROTOCOLS
 from .protocols import KERNELS, PROTOCOLS, EvaluationError, get_protocol
 
@@ -39,22 +39,6 @@ AUTO_SUFFIXES = {"dbd": ("_blur", "_focus"), "dme": ("_defocus",)}
 #: with values above 1 + :data:`UNIT_SLACK` and up to this are rescaled with a warning, larger ones refused.
 EIGHT_BIT_TOP = 255.0
 UNIT_SLACK = 1e-3
-
-
-def parse_options(items: list[str], flag: str) -> dict[str, Any]:
-    """``KEY=VALUE`` strings to a dict; values are Python literals where they parse (``3``, ``0.5``, ``True``,
-    ``(41,)``), else strings (``focus``, ``model.pth``)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise UsageError(f"{flag} {item!r}: expected KEY=VALUE")
-        try:
-            out[key] = ast.literal_eval(text)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            out[key] = text
-    return out
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -353,10 +337,7 @@ def _run_method(args: argparse.Namespace) -> tuple[list, int]:
         raise UsageError("--method needs --dataset KIND (and --root DIR): the photos to run it on")
     if args.gt:
         raise UsageError("--gt is for --pred; with --method the dataset gives the ground truth")
-    options = parse_options(args.option, "--option")
-    if args.weights:
-        options["weights"] = args.weights
-    method = registry.load(args.method, device=args.device, **options)
+    method = registry.load_from_args(args.method, device=args.device, weights=args.weights, options=args.option)
     task = method.task
     proto_name = args.protocol or DEFAULT_PROTOCOLS[task]
     if PROTOCOLS[proto_name].task != task:
