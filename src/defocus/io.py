@@ -58,18 +58,20 @@ def _check_file(path: Path) -> None:
         raise ImageReadError(f"{path}: empty file (0 bytes)")
 
 
-def _needs_raw_decoder(path: Path, img: Image.Image) -> bool:
-    """Files Pillow would reduce or cannot open as they are: 16-bit colour PNG/TIFF, and every TIFF that is not
-    8-bit (16/32-bit integer and float samples, any channel count)."""
-    if img.format == "TIFF":
-        bits = img.tag_v2.get(258, (8,))
-        bits = bits if isinstance(bits, tuple) else (bits,)
-        return max(bits) > 8 or img.tag_v2.get(339, 1) == 3 or img.mode in ("F", "I", "I;16", "I;16B", "I;16L")
-    if img.format == "PNG" and img.mode in ("RGB", "RGBA"):
-        with open(path, "rb") as f:
-            header = f.read(26)
-        return len(header) == 26 and header[24] == 16  # IHDR bit depth
-    return False
+def _is_deep_tiff(img: Image.Image) -> bool:
+    """A TIFF Pillow would reduce or misread: more than 8 bits or float samples (any channel count)."""
+    bits = img.tag_v2.get(258, (8,))
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    return max(bits) > 8 or img.tag_v2.get(339, 1) == 3 or img.mode in ("F", "I", "I;16", "I;16B", "I;16L")
+
+
+def _is_png16_colour(path: Path, img: Image.Image) -> bool:
+    """A 16-bit-per-channel colour PNG (Pillow reads only 8 bits of it)."""
+    if img.mode not in ("RGB", "RGBA"):
+        return False
+    with open(path, "rb") as f:
+        header = f.read(26)
+    return len(header) == 26 and header[24] == 16  # IHDR bit depth
 
 
 def _quiet_tifffile():
@@ -81,27 +83,38 @@ def _quiet_tifffile():
     return tifffile
 
 
-def _read_raw(path: Path) -> np.ndarray:
-    """The stored samples (H×W or H×W×C, original dtype) without any orientation applied."""
-    with open(path, "rb") as f:
-        magic = f.read(2)
-    if magic in (b"II", b"MM"):
-        tifffile = _quiet_tifffile()
+def _read_tiff(path: Path, max_pixels: int | None) -> np.ndarray:
+    """Any TIFF tifffile reads (16/32-bit integer or float samples, planar or not) as float32 RGB, its
+    orientation tag applied once; the pixel limit is checked from the header, before the samples are read."""
+    tifffile = _quiet_tifffile()
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            if max_pixels is not None and page.imagewidth * page.imagelength > max_pixels:
+                raise ImageReadError(f"{path}: {page.imagewidth}x{page.imagelength} exceeds the limit of "
+                                     f"{max_pixels / 1e6:.1f} MP (raise it with --max-pixels / max_pixels=)")
+            orientation = int(page.tags[274].value) if 274 in page.tags else 1
+            arr = page.asarray()
+    except ImageReadError:
+        raise
+    except Exception as exc:  # tifffile raises many types for damaged files
+        raise ImageReadError(f"{path}: cannot decode TIFF ({str(exc).splitlines()[0] if str(exc) else exc!r})") \
+            from None
+    if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (3, 4):
+        arr = np.moveaxis(arr, 0, 2)  # planar configuration
+    return _apply_orientation(_raw_to_rgb(arr, str(path)), orientation)
 
-        try:
-            arr = tifffile.imread(path, key=0)
-        except Exception as exc:  # tifffile raises many types for damaged files
-            raise ImageReadError(f"{path}: cannot decode TIFF ({str(exc).splitlines()[0] if str(exc) else exc!r})") \
-                from None
-        if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (3, 4):
-            arr = np.moveaxis(arr, 0, 2)  # planar configuration
-        return arr
+
+def _read_png16(path: Path, orientation: int) -> np.ndarray:
+    """A 16-bit colour PNG at full precision (Pillow would reduce it to 8 bits)."""
     import cv2
 
     arr = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
     if arr is None:
         raise ImageReadError(f"{path}: cannot decode 16-bit image")
-    return cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB) if arr.ndim == 3 else arr
+    if arr.ndim == 3:
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    return _apply_orientation(_raw_to_rgb(arr, str(path)), orientation)
 
 
 def samples_to_unit(arr: np.ndarray, name: str = "image") -> np.ndarray:
@@ -205,9 +218,10 @@ def read_image(path: str | os.PathLike, *, max_pixels: int | None = MAX_PIXELS) 
                         f"{path}: {img.width}x{img.height} = {img.width * img.height / 1e6:.1f} MP exceeds the limit "
                         f"of {max_pixels / 1e6:.1f} MP (raise it with --max-pixels / max_pixels=)"
                     )
-                orientation = img.getexif().get(0x0112, 1)
-                if _needs_raw_decoder(path, img):
-                    return _apply_orientation(_raw_to_rgb(_read_raw(path), str(path)), orientation)
+                if img.format == "TIFF" and _is_deep_tiff(img):
+                    return _read_tiff(path, max_pixels)
+                if img.format == "PNG" and _is_png16_colour(path, img):
+                    return _read_png16(path, img.getexif().get(0x0112, 1))
                 img.load()
                 img = ImageOps.exif_transpose(img)
                 return np.ascontiguousarray(_to_rgb_float(img))
@@ -230,21 +244,7 @@ def _read_unidentified(path: Path, max_pixels: int | None) -> np.ndarray:
         magic = f.read(4)
     if magic not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         raise ImageReadError(f"{path}: not an image file (or a format Pillow cannot read)")
-    tifffile = _quiet_tifffile()
-
-    try:
-        with tifffile.TiffFile(path) as tif:
-            page = tif.pages[0]
-            if max_pixels is not None and page.imagewidth * page.imagelength > max_pixels:
-                raise ImageReadError(f"{path}: {page.imagewidth}x{page.imagelength} exceeds the limit of "
-                                     f"{max_pixels / 1e6:.1f} MP (raise it with --max-pixels / max_pixels=)")
-            orientation = int(page.tags[274].value) if 274 in page.tags else 1
-    except ImageReadError:
-        raise
-    except Exception as exc:  # tifffile raises many types for damaged files
-        raise ImageReadError(f"{path}: cannot decode TIFF ({str(exc).splitlines()[0] if str(exc) else exc!r})") \
-            from None
-    return _apply_orientation(_raw_to_rgb(_read_raw(path), str(path)), orientation)
+    return _read_tiff(path, max_pixels)
 
 
 def read_array(path: str | os.PathLike) -> np.ndarray:
