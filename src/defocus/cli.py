@@ -81,7 +81,6 @@ def run_batch(
     for i, path in enumerate(paths, 1):
         start = time.perf_counter()
         files = outputs_of(stems[path])
-        status = ""
         try:
             if not force:
                 for f in files:
@@ -89,19 +88,18 @@ def run_batch(
                         raise OutputExistsError(f"{f}: exists already (use --force to overwrite)")
             with StagedFiles(force) as stage:
                 process(path, files, stage)
-            n_written += len(files)
-            status = f"wrote {len(files)} files ({time.perf_counter() - start:.1f} s)"
         except DefocusError as exc:
-            n_failed += 1
-            status = "failed"
-            (tqdm.write if interactive else print)(f"defocus: error: {exc}", file=sys.stderr)
+            failure = str(exc)
         except (MemoryError, RecursionError, ArithmeticError, LookupError, RuntimeError, TypeError, ValueError,
                 OSError) as exc:
+            failure = f"{path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        else:
+            failure = None
+            n_written += len(files)
+        if failure is not None:
             n_failed += 1
-            status = "failed"
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            (tqdm.write if interactive else print)(f"defocus: error: {path}: {type(exc).__name__}: {first}",
-                                                   file=sys.stderr)
+            (tqdm.write if interactive else print)(f"defocus: error: {failure}", file=sys.stderr)
+        status = "failed" if failure else f"wrote {len(files)} files ({time.perf_counter() - start:.1f} s)"
         if interactive:
             bar.update(1)
         else:

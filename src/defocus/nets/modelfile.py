@@ -34,15 +34,9 @@ def resolve_model_path(name: str | os.PathLike) -> Path:
 def bundled_sha256(file: str) -> str | None:
     """The sha256 a bundled file must have: from the ``PRETRAINED`` list of its network's module (None if no
     network module lists it)."""
-    import importlib
+    from ..registry import all_pretrained
 
-    from .models import MODELS
-
-    for module in dict.fromkeys(target.split(":")[0] for target in MODELS.values()):
-        for entry in getattr(importlib.import_module(module), "PRETRAINED", []):
-            if entry.file == file:
-                return entry.sha256
-    return None
+    return next((entry.sha256 for entry in all_pretrained() if entry.file == file), None)
 
 
 def _flush_denormals(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
