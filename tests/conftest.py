@@ -43,6 +43,20 @@ def half_blurred(h: int = 96, w: int = 128, sigma: float = 3.0, seed: int = 0) -
     return out, mask
 
 
+def two_values_and_a_wall(h: int, w: int, left: int, right: int, wall: int):
+    """A uniform grey photo with σ known on two columns (1 px at ``left``, 5 px at ``right``) and a marked edge on
+    column ``wall`` between them: (image, sparse values, known mask, wall mask). Nothing in the photo separates the
+    two halves, so only a penalty on the wall can keep the values apart."""
+    image = np.full((h, w, 3), 0.5, np.float32)
+    sparse = np.zeros((h, w), np.float32)
+    known = np.zeros((h, w), bool)
+    known[:, left], sparse[:, left] = True, 1.0
+    known[:, right], sparse[:, right] = True, 5.0
+    marked = np.zeros((h, w), bool)
+    marked[:, wall] = True
+    return image, sparse, known, marked
+
+
 @pytest.fixture
 def half_blurred_image():
     return half_blurred()

@@ -9,6 +9,8 @@ from defocus.filters import (MattingLaplacian, gray, guided_filter, guided_upsam
                              sharpness_to_blur)
 from defocus.filters.guided import box_mean
 
+from conftest import two_values_and_a_wall
+
 
 def _step(h: int, w: int, x0: int, lo: float = 0.0, hi: float = 1.0) -> np.ndarray:
     a = np.full((h, w), lo, np.float32)
@@ -117,14 +119,8 @@ def test_matting_laplacian_rejects_a_grey_or_tiny_image():
 
 def test_propagation_with_a_penalty_does_not_cross_a_marked_edge():
     # A uniform photo: nothing but the penalty ψ separates the two halves.
-    h, w = 30, 64
-    image = np.full((h, w, 3), 0.5, np.float32)
-    sparse = np.zeros((h, w), np.float32)
-    known = np.zeros((h, w), bool)
-    known[:, 5], sparse[:, 5] = True, 1.0
-    known[:, 58], sparse[:, 58] = True, 5.0
-    depth_edge = np.zeros((h, w), np.float32)
-    depth_edge[:, 40] = 100.0
+    image, sparse, known, wall = two_values_and_a_wall(30, 64, left=5, right=58, wall=40)
+    depth_edge = wall.astype(np.float32) * 100.0
     free = propagate(image, sparse, known, sigma_s=15.0)
     walled = propagate(image, sparse, known, penalty=depth_edge, sigma_s=15.0)
     # Without ψ both values mix across the middle; with ψ each side keeps its own value up to the edge.

@@ -15,7 +15,7 @@ from defocus.nets import modelfile
 from defocus.nets.benet import PRETRAINED, RADII, BNet, ENet
 from defocus.synth.psf import blur
 
-from conftest import textured_image
+from conftest import textured_image, two_values_and_a_wall
 
 HAVE_WEIGHTS = all((modelfile.BUNDLED_DIR / p.file).is_file() for p in PRETRAINED)
 needs_weights = pytest.mark.skipif(not HAVE_WEIGHTS, reason="bundled B-Net/E-Net weights not built")
@@ -165,14 +165,7 @@ def test_depth_edges_stop_the_propagation(monkeypatch):
 
 
 def test_propagate_blocks_only_at_depth_edges():
-    h, w = 64, 64
-    image = np.full((h, w, 3), 0.5, np.float32)
-    sparse = np.zeros((h, w), np.float32)
-    pattern = np.zeros((h, w), bool)
-    pattern[:, 20], sparse[:, 20] = True, 1.0
-    pattern[:, 44], sparse[:, 44] = True, 5.0
-    depth = np.zeros((h, w), bool)
-    depth[:, 32] = True
+    image, sparse, pattern, depth = two_values_and_a_wall(64, 64, left=20, right=44, wall=32)
     walled = k22.propagate(image, sparse, pattern, depth, psi=100.0)
     free = k22.propagate(image, sparse, pattern, depth, psi=0.0)
     np.testing.assert_allclose(walled[:, :32], 1.0, atol=0.01)
