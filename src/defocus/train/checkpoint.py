@@ -120,7 +120,8 @@ def resume_point(folder: str | os.PathLike, log=None) -> Path | None:
         start over).
     """
     folders = checkpoint_folders(folder)
-    good = latest_checkpoint(folder)
+    complete = [p for p in folders if is_complete(p)]
+    good = complete[-1] if complete else None
     if folders and good is None:
         raise DefocusError(f"{folder}: no complete checkpoint to resume from ({', '.join(p.name for p in folders)} "
                            f"each lack one of {', '.join(FILES)}); remove them to start over, or choose another --out")

@@ -113,7 +113,7 @@ class PatchSet(Dataset):
 
     def __getitem__(self, key) -> dict:
         index, _, aug_seed = key
-        patch = torch.from_numpy(np.array(self.x[index], np.float32)).permute(2, 0, 1).div_(255.0)
+        patch = patch_tensor(self.x[index : index + 1])[0]
         k = int(np.random.default_rng([self.seed, aug_seed]).integers(8))
         if k & 1:
             patch = patch.flip(2)
