@@ -86,12 +86,6 @@ class NetworkDetector(Method):
         self.radius_scale = float(radius_scale)
         self.eps = float(eps)
 
-    def predict_working(self, image: np.ndarray) -> np.ndarray:
-        """Blur probability at the working size: float32 (working_size, working_size) in [0, 1]."""
-        from ..nets.models import working_size_probability
-
-        return working_size_probability(self.model, image, self.working_size, self.device, channels_last=True)
-
     def predict(self, image: np.ndarray) -> np.ndarray:
         from ..nets.predict import predict_blur
 
