@@ -207,6 +207,27 @@ def test_render_sample_is_deterministic_and_consistent():
 
 
 @needs_shared
+def test_render_scaled_scales_the_blur_of_one_scene():
+    from defocus.synth import render_sample, render_scaled, sample_rng
+
+    sharp, same, double = render_scaled(sample_rng(3, 0), (0.0, 1.0, 2.0), 96, kind="object_sharp")
+    plain = render_sample(sample_rng(3, 0), 96, kind="object_sharp")
+    np.testing.assert_array_equal(same.image, plain.image)  # scale 1 is the ordinary sample
+    np.testing.assert_array_equal(same.coc_radius, plain.coc_radius)
+    assert sharp.coc_radius.max() == 0 and sharp.blur_mask.max() == 0
+    blurred = same.coc_radius > 1.0
+    assert blurred.any()
+    # Away from occlusion boundaries the dominant surface is the same, so its radius doubles.
+    np.testing.assert_allclose(np.median(double.coc_radius[blurred] / same.coc_radius[blurred]), 2.0, rtol=0.02)
+    # The sharp rendering has more fine detail where the scene is blurred.
+    def lap(img):
+        return np.abs(np.diff(img.mean(axis=2), axis=1))
+    assert lap(sharp.image)[blurred[:, 1:]].mean() > lap(same.image)[blurred[:, 1:]].mean()
+    with pytest.raises(ValueError, match="blur scales"):
+        render_scaled(sample_rng(3, 0), (-1.0,), 64)
+
+
+@needs_shared
 def test_non_square_size():
     from defocus.synth import render_sample, sample_rng
 

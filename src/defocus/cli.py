@@ -216,9 +216,28 @@ def _positive_pixels(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def add_batch_arguments(p: argparse.ArgumentParser, default_method: str | None, task: str) -> None:
+    """The arguments every photo-batch command shares: inputs, ``-m``, ``-o``, ``--force``, ``--device``,
+    ``--weights``, ``--option`` and ``--max-pixels`` (``task`` picks which methods ``-m`` lists)."""
     from .io import MAX_PIXELS
 
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
+    p.add_argument("-m", "--method", default=default_method, metavar="NAME",
+                   help=f"one of {', '.join(registry.available(task))} (default: {default_method}; "
+                        "aliases: see 'defocus methods')")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder for the results")
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (learned methods)")
+    p.add_argument("--weights", metavar="FILE",
+                   help="a learned method's model file from 'defocus train' (OUT/model.safetensors) instead of "
+                        "its bundled weights")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a method option (repeatable); VALUE is read as a Python literal, else as a string")
+    p.add_argument("--max-pixels", type=_positive_pixels, default=MAX_PIXELS, metavar="N",
+                   help=f"refuse images with more pixels than N (default {MAX_PIXELS:.0e}; bounds memory)")
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="defocus",
         description="Defocus blur detection (blur maps, 1 = out of focus) and defocus map estimation (σ in px).",
@@ -227,30 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_CommandParser)
     sub.required = True
 
-    def common(p: argparse.ArgumentParser, default_method: str | None, task: str) -> None:
-        p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
-        p.add_argument("-m", "--method", default=default_method, metavar="NAME",
-                       help=f"one of {', '.join(registry.available(task))} (default: {default_method}; "
-                            "aliases: see 'defocus methods')")
-        p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder for the results")
-        p.add_argument("--force", action="store_true", help="overwrite existing output files")
-        p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (learned methods)")
-        p.add_argument("--weights", metavar="FILE",
-                       help="a learned method's model file from 'defocus train' (OUT/model.safetensors) instead of "
-                            "its bundled weights")
-        p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                       help="a method option (repeatable); VALUE is read as a Python literal, else as a string")
-        p.add_argument("--max-pixels", type=_positive_pixels, default=MAX_PIXELS, metavar="N",
-                       help=f"refuse images with more pixels than N (default {MAX_PIXELS:.0e}; bounds memory)")
-
     p = sub.add_parser("detect", help="blur maps: <stem>_blur.png (255 = out of focus) and <stem>_overlay.jpg")
-    common(p, registry.DEFAULT_DETECTOR, "dbd")
+    add_batch_arguments(p, registry.DEFAULT_DETECTOR, "dbd")
     p.add_argument("--focus", action="store_true", help="write the in-focus map (the complement) instead")
     p.add_argument("--npy", action="store_true", help="also write the float32 map as <stem>_blur.npy")
     p.set_defaults(func=cmd_detect)
 
     p = sub.add_parser("estimate", help="defocus maps: <stem>_defocus.npy (float32 px) and a colourised PNG")
-    common(p, registry.DEFAULT_ESTIMATOR, "dme")
+    add_batch_arguments(p, registry.DEFAULT_ESTIMATOR, "dme")
     p.add_argument("--units", choices=("sigma", "radius"), default="sigma",
                    help="Gaussian sigma (default) or disk (CoC) radius via the RTF table, both in px")
     p.set_defaults(func=cmd_estimate)

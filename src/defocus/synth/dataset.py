@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import io as _io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +113,31 @@ def render_sample(
     -------
     SynthSample
     """
+    return render_scaled(rng, (1.0,), size, split, kind, kinds=kinds, shared=shared, camera=camera)[0]
+
+
+def render_scaled(
+    rng: np.random.Generator,
+    scales: tuple[float, ...] | list[float],
+    size: int | tuple[int, int] = 320,
+    split: str = "train",
+    kind: str | None = None,
+    *,
+    kinds: list[str] | tuple[str, ...] | None = None,
+    shared: str | os.PathLike | None = None,
+    camera: bool = True,
+) -> list[SynthSample]:
+    """One random scene rendered once per entry of ``scales``, with every CoC radius multiplied by that factor.
+
+    Scale 0 gives the all-in-focus photo of the scene (the sharp reference of a deblurring benchmark), 1 the sample
+    :func:`render_sample` returns for the same generator state, K > 1 the scene through a lens with K times the blur
+    (the reference of defocus magnification). Every rendering goes through the same camera draw (equal noise, JPEG
+    quality, ...), so the renderings differ only in their blur. Arguments as for :func:`render_sample`.
+
+    Returns
+    -------
+    list of SynthSample, one per scale, in the order given.
+    """
     h, w = _size_hw(size)
     side = max(h, w)
     sources = find_sources(split, shared)
@@ -127,20 +152,28 @@ def render_sample(
     psf_names = list(PSF_WEIGHTS)
     psf = psf_names[int(rng.choice(len(psf_names), p=list(PSF_WEIGHTS.values())))]
     scene = build_scene(rng, sources, side, kind)
-    result = render(scene.layers, psf)
-    image = apply_camera(rng, result.image, effects=camera)
-    radius = result.radius
+    camera_state = rng.bit_generator.state
     top, left = (side - h) // 2, (side - w) // 2
-    image = np.ascontiguousarray(image[top : top + h, left : left + w])
-    radius = np.ascontiguousarray(radius[top : top + h, left : left + w], dtype=np.float32)
-    return SynthSample(
-        image=image,
-        blur_mask=(radius > SHARP_RADIUS).astype(np.float32),
-        coc_radius=radius,
-        sigma=radius_to_sigma(radius),
-        kind=kind,
-        psf=psf,
-    )
+    samples = []
+    for scale in scales:
+        if not (np.isfinite(scale) and scale >= 0):
+            raise ValueError(f"blur scales must be finite and >= 0, not {scale!r}")
+        layers = [replace(layer, signed_radius=np.asarray(layer.signed_radius, np.float32) * np.float32(scale))
+                  for layer in scene.layers] if scale != 1.0 else scene.layers
+        result = render(layers, psf)
+        rng.bit_generator.state = camera_state
+        image = apply_camera(rng, result.image, effects=camera)
+        image = np.ascontiguousarray(image[top : top + h, left : left + w])
+        radius = np.ascontiguousarray(result.radius[top : top + h, left : left + w], dtype=np.float32)
+        samples.append(SynthSample(
+            image=image,
+            blur_mask=(radius > SHARP_RADIUS).astype(np.float32),
+            coc_radius=radius,
+            sigma=radius_to_sigma(radius),
+            kind=kind,
+            psf=psf,
+        ))
+    return samples
 
 
 def sample_rng(seed: int, index: int, split: str = "train", epoch: int = 0) -> np.random.Generator:
