@@ -14,8 +14,8 @@ layered, occlusion-aware compositing of :func:`defocus.synth.render.render` in l
   a blur map carries no sign, so every blurred region is taken to lie *behind* the focal plane). Its colour and blur
   hidden behind the subject are filled in from its visible surroundings (:func:`defocus.synth.scenes.fill`), so the
   subject's colours do not smear into a halo around it either;
-* highlights that are clipped in the photo are un-clipped by ``highlight_gain`` before blurring, so that they
-  spread into bright discs (bokeh) instead of dim smudges.
+* highlights that are clipped to white in the photo are un-clipped by ``highlight_gain`` before blurring, so that
+  they spread into bright discs (bokeh) instead of dim smudges.
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ from ..synth.render import LEVELS, Layer, linear_to_srgb, render, srgb_to_linear
 from ..synth.scenes import fill, unclip_highlights
 from ..units import sigma_to_radius
 
-#: Default gain by which the clipped pixels of the blurred regions are un-clipped. Measured on synthetic scenes
-#: (docs/magnify.md) any gain above 1 costs a little accuracy, since only some of the engine's clipped pixels were
-#: brighter than white; 2 is a compromise that still lets small highlights bloom visibly.
+#: Default gain by which the clipped white pixels of the blurred regions are un-clipped. How much brighter than white
+#: a clipped highlight was cannot be read from the photo; on synthetic scenes (docs/magnify.md) 2 does slightly better
+#: than none and 4 slightly worse.
 HIGHLIGHT_GAIN = 2.0
 
-#: Linear-light level above which a pixel counts as clipped (0.98 ≈ 0.99 sRGB, i.e. 253 of 255).
+#: Linear-light level above which all three channels of a pixel count as clipped (0.98 ≈ 0.99 sRGB, 253 of 255).
 HIGHLIGHT_KNEE = 0.98
 
 #: Ratio between consecutive blur levels beyond the engine's last level (40 px), as the engine's levels are spaced.
@@ -91,8 +91,9 @@ def magnify(
     amount : float
         K ≥ 1: every pixel's disk (CoC) radius is multiplied by K. K = 1 returns the photo unchanged.
     highlight_gain : float
-        ≥ 1: clipped pixels (above :data:`HIGHLIGHT_KNEE` in linear light) are brightened by up to this factor
-        before blurring, since the scene was brighter than the photo could store; 1 leaves them as stored.
+        ≥ 1: clipped white pixels (every channel above :data:`HIGHLIGHT_KNEE` in linear light) are brightened by
+        up to this factor before blurring, since the scene was brighter than the photo could store; 1 leaves them
+        as stored. Saturated colours are left alone (scaling them would shift their hue once they clip again).
     sharp_radius : float
         Pixels whose disk radius is at most this (px; default 1, the synthetic engine's in-focus limit) are the
         in-focus subject and are left untouched.
@@ -127,7 +128,7 @@ def magnify(
     extra = extra_radius(np.where(background, radius, np.float32(0)), amount)
     del radius
     linear = srgb_to_linear(image)
-    color = unclip_highlights(linear, highlight_gain, HIGHLIGHT_KNEE)
+    color = unclip_highlights(linear, highlight_gain, HIGHLIGHT_KNEE, white_only=True)
     subject = ~background
     ones = np.ones(background.shape, np.float32)
     if subject.any():

@@ -329,11 +329,14 @@ def _focus_distance(rng: np.random.Generator) -> float:
 # Appearance helpers: highlights, point lights, flat in-focus patches
 
 
-def unclip_highlights(lin: np.ndarray, gain: float, knee: float = 0.75) -> np.ndarray:
+def unclip_highlights(lin: np.ndarray, gain: float, knee: float = 0.75, *, white_only: bool = False) -> np.ndarray:
     """Undo the clipping of bright highlights: a photo stores them at 1.0 while the scene was often many times
     brighter, which is what makes out-of-focus highlights spread into bright disks. Linear-light pixels whose
-    brightest channel exceeds ``knee`` (0.75 ≈ 0.89 sRGB) are scaled up smoothly, by ``gain`` at white."""
-    peak = np.maximum(np.maximum(lin[..., 0], lin[..., 1]), lin[..., 2])
+    brightest channel (``white_only``: darkest channel) exceeds ``knee`` (0.75 ≈ 0.89 sRGB) are scaled up smoothly,
+    by ``gain`` at white. ``white_only`` leaves saturated colours alone (a clear sky that clipped only in blue), whose
+    hue scaling all channels would shift once the result clips again."""
+    pick = np.minimum if white_only else np.maximum
+    peak = pick(pick(lin[..., 0], lin[..., 1]), lin[..., 2])
     ys, xs = np.nonzero(peak > knee)  # usually a small fraction of the frame
     if ys.size == 0 or gain == 1.0:
         return lin
