@@ -55,6 +55,30 @@ def test_blurred_background_does_not_bleed_over_the_sharp_foreground_nor_the_rev
     assert np.abs(out[~square] - image[~square]).max() > 0.01  # the background did change
 
 
+def blurred_bar_over_sharp_subject(h=96, w=128):
+    """A sharp texture (σ = 0) crossed by a dark vertical bar already blurred by σ = 2 px."""
+    image = textured_image(h, w, seed=5)
+    bar = np.zeros((h, w), bool)
+    bar[:, 56:72] = True
+    dark = image.copy()
+    dark[bar] = 0.02
+    image = np.where(bar[..., None], cv2.GaussianBlur(dark, (0, 0), 2.0), image)
+    return image, np.where(bar, 2.0, 0.0).astype(np.float32), bar
+
+
+def test_a_foreground_marked_in_front_spreads_over_the_subject():
+    image, sigma, bar = blurred_bar_over_sharp_subject()
+    beside = np.zeros_like(bar)
+    beside[:, 50:56] = True  # subject pixels just left of the bar
+    behind = magnify(image, sigma, 3.0)
+    assert np.array_equal(behind[beside], image[beside])  # by default the blurred bar lies behind the subject
+    front = magnify(image, sigma, 3.0, in_front=bar)
+    assert front[beside].mean() < image[beside].mean() - 0.05  # the dark blurred bar now covers its edge
+    far = np.zeros_like(bar)
+    far[:, :30] = True
+    assert np.abs(front[far] - image[far]).max() < 1e-3
+
+
 def test_highlight_blooms_into_a_disc_of_the_target_radius():
     h = w = 81
     image = np.full((h, w, 3), 0.05, np.float32)
@@ -127,6 +151,23 @@ def test_cli_bad_map_is_one_line_naming_the_file(photo, tmp_path, capsys, bad):
     errors = [line for line in capsys.readouterr().err.splitlines() if str(path) in line]
     assert len(errors) == 1 and "error" in errors[0]
     assert not (tmp_path / "o" / "photo_magnified.jpg").exists()
+
+
+def test_cli_in_front_mask(tmp_path):
+    image, sigma, bar = blurred_bar_over_sharp_subject()
+    write_image(tmp_path / "bar.png", image)
+    np.save(tmp_path / "bar_defocus.npy", sigma)
+    mask = tmp_path / "bar_front.png"
+    from defocus.io import write_png8
+
+    write_png8(mask, bar.astype(np.float32))
+    args = ["magnify", str(tmp_path / "bar.png"), "--defocus-map", str(tmp_path)]
+    assert main(args + ["-o", str(tmp_path / "a")]) == 0
+    assert main(args + ["-o", str(tmp_path / "b"), "--in-front", str(mask)]) == 0
+    a, b = (read_image(tmp_path / d / "bar_magnified.jpg") for d in "ab")
+    assert b[:, 50:56].mean() < a[:, 50:56].mean() - 0.02
+    write_png8(tmp_path / "small.png", np.zeros((10, 10), np.float32))
+    assert main(args + ["-o", str(tmp_path / "c"), "--in-front", str(tmp_path / "small.png")]) == 1
 
 
 def test_cli_usage_errors(photo, tmp_path, capsys):

@@ -11,9 +11,10 @@ layered, occlusion-aware compositing of :func:`defocus.synth.render.render` in l
 * pixels with r ≤ ``sharp_radius`` are the in-focus subject: a front layer with a hard edge, never blurred, so it
   stays exactly as it was and no blurred background spreads over it;
 * everything else is one background surface behind the subject whose blur orders its depth (more blur = farther;
-  a blur map carries no sign, so every blurred region is taken to lie *behind* the focal plane). Its colour and blur
-  hidden behind the subject are filled in from its visible surroundings (:func:`defocus.synth.scenes.fill`), so the
-  subject's colours do not smear into a halo around it either;
+  a blur map carries no sign, so every blurred region is taken to lie *behind* the focal plane unless ``in_front``
+  marks it as a foreground, which then spreads over the subject). The background's colour and blur hidden behind
+  nearer pixels are filled in from its visible surroundings (:func:`defocus.synth.scenes.fill`), so the subject's
+  colours do not smear into a halo around it either;
 * highlights that are clipped to white in the photo are un-clipped by ``highlight_gain`` before blurring, so that
   they spread into bright discs (bokeh) instead of dim smudges.
 """
@@ -80,6 +81,7 @@ def magnify(
     sharp_radius: float = SHARP_RADIUS,
     psf: str = "disk",
     exact: bool = False,
+    in_front: np.ndarray | None = None,
 ) -> np.ndarray:
     """Re-render a photo with ``amount`` times its defocus blur (defocus magnification).
 
@@ -101,15 +103,21 @@ def magnify(
         Shape of the added blur: the disk of a real lens (hard-edged bokeh) or a Gaussian of matching σ.
     exact : bool
         Blur large radii at full resolution instead of at 1/2 or 1/4 (see :func:`defocus.synth.psf.blur`).
+    in_front : ndarray (H, W) of bool, optional
+        Pixels that lie in front of the focal plane (a branch across the lens, the ground at the bottom of the
+        frame). A defocus map has no sign, so by default every blurred pixel is taken to lie *behind* the subject.
+        The blurred pixels marked here form a front layer instead, nearer the more blurred they are, which spreads
+        over the subject as a blurred foreground does.
 
     Returns
     -------
-    ndarray (H, W, 3), float32 sRGB in [0, 1]; equal to ``image`` on the in-focus subject.
+    ndarray (H, W, 3), float32 sRGB in [0, 1]; equal to ``image`` on the in-focus subject (with ``in_front``:
+    within 1e-4 wherever no foreground spreads over it).
 
     Raises
     ------
     ValueError
-        A malformed image or map (wrong shape, non-finite or negative σ), K < 1 or a gain below 1.
+        A malformed image, map or mask (wrong shape, non-finite or negative σ), K < 1 or a gain below 1.
     """
     image = np.asarray(image, dtype=np.float32)
     if image.ndim != 3 or image.shape[2] != 3:
@@ -119,6 +127,11 @@ def magnify(
         raise ValueError(f"amount must be a finite number >= 1, not {amount!r}")
     if not (math.isfinite(highlight_gain) and highlight_gain >= 1.0):
         raise ValueError(f"highlight_gain must be a finite number >= 1, not {highlight_gain!r}")
+    if in_front is not None:
+        in_front = np.asarray(in_front, dtype=bool)
+        if in_front.shape != sigma.shape:
+            raise ValueError(f"in_front mask is {'×'.join(map(str, in_front.shape))}, the photo "
+                             f"{sigma.shape[0]}×{sigma.shape[1]}")
     radius = sigma_to_radius(sigma)
     background = radius > sharp_radius
     del sigma
@@ -130,17 +143,25 @@ def magnify(
     linear = srgb_to_linear(image)
     color = unclip_highlights(linear, highlight_gain, HIGHLIGHT_KNEE, white_only=True)
     subject = ~background
+    front = background & in_front if in_front is not None else np.zeros_like(background)
+    behind = background & ~front
     ones = np.ones(background.shape, np.float32)
-    if subject.any():
-        # The background surface behind the subject: colour and blur continued from where it is visible.
-        hidden = fill(np.concatenate([color, extra[..., None]], axis=2), background)
-        del color
-        layers = [Layer(hidden[..., :3], ones, hidden[..., 3], name="background"),
-                  Layer(linear, subject.astype(np.float32), np.zeros_like(extra), name="in focus")]
+    zeros = np.zeros(background.shape, np.float32)
+    # The back layer covers the frame: the blurred background, its colour and blur hidden behind nearer pixels
+    # continued from where it is visible — or, with nothing behind the subject, the subject continued likewise.
+    if behind.any():
+        back = fill(np.concatenate([color, extra[..., None]], axis=2), behind)
+        layers = [Layer(back[..., :3], ones, back[..., 3], name="background")]
+        del back
+        if subject.any():
+            layers.append(Layer(linear, subject.astype(np.float32), zeros, name="in focus"))
     else:
-        layers = [Layer(color, ones, extra, name="background")]
+        layers = [Layer(fill(linear, subject), ones, zeros, name="in focus")]
+    if front.any():
+        layers.append(Layer(color, front.astype(np.float32), -extra, name="in front"))
     levels = _levels_up_to(float(extra.max()))
-    del extra
+    del extra, color
     out = linear_to_srgb(render(layers, psf, levels=levels, exact=exact).image)
-    out[subject] = image[subject]  # exactly as stored (no 16-bit round trip through linear light)
+    if not front.any():
+        out[subject] = image[subject]  # exactly as stored (no 16-bit round trip through linear light)
     return out
