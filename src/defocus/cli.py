@@ -258,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Gaussian sigma (default) or disk (CoC) radius via the RTF table, both in px")
     p.set_defaults(func=cmd_estimate)
 
+    sub.add_parser("magnify", help="defocus magnification: <stem>_magnified.jpg with K times the blur (bokeh)",
+                   command="defocus.magnify.command")
     sub.add_parser("evaluate", help="score predicted maps against ground truth under a named protocol",
                    command="defocus.evaluate.command")
     sub.add_parser("synth", help="render a synthetic defocus dataset (images, blur masks, sigma and radius maps)",

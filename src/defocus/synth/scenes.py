@@ -329,19 +329,27 @@ def _focus_distance(rng: np.random.Generator) -> float:
 # Appearance helpers: highlights, point lights, flat in-focus patches
 
 
-def boost_highlights(rng: np.random.Generator, lin: np.ndarray) -> np.ndarray:
+def unclip_highlights(lin: np.ndarray, gain: float, knee: float = 0.75, *, white_only: bool = False) -> np.ndarray:
     """Undo the clipping of bright highlights: a photo stores them at 1.0 while the scene was often many times
-    brighter, which is what makes out-of-focus highlights spread into bright disks. Pixels near white are scaled
-    up by a random gain (1.5–6)."""
-    gain = math.exp(rng.uniform(math.log(1.5), math.log(6.0)))
-    peak = np.maximum(np.maximum(lin[..., 0], lin[..., 1]), lin[..., 2])
-    ys, xs = np.nonzero(peak > 0.75)  # 0.75 linear ≈ 0.89 sRGB; usually a small fraction of the frame
-    if ys.size == 0:
+    brighter, which is what makes out-of-focus highlights spread into bright disks. Linear-light pixels whose
+    brightest channel (``white_only``: darkest channel) exceeds ``knee`` (0.75 ≈ 0.89 sRGB) are scaled up smoothly,
+    by ``gain`` at white. ``white_only`` leaves saturated colours alone (a clear sky that clipped only in blue), whose
+    hue scaling all channels would shift once the result clips again."""
+    pick = np.minimum if white_only else np.maximum
+    peak = pick(pick(lin[..., 0], lin[..., 1]), lin[..., 2])
+    ys, xs = np.nonzero(peak > knee)  # usually a small fraction of the frame
+    if ys.size == 0 or gain == 1.0:
         return lin
     out = lin.copy()
-    t = np.clip((peak[ys, xs] - 0.75) / 0.25, 0.0, 1.0)
+    t = np.clip((peak[ys, xs] - knee) / (1.0 - knee), 0.0, 1.0)
     out[ys, xs] *= (1.0 + (gain - 1.0) * t * t).astype(np.float32)[:, None]
     return out
+
+
+def boost_highlights(rng: np.random.Generator, lin: np.ndarray) -> np.ndarray:
+    """:func:`unclip_highlights` by a random gain (1.5–6)."""
+    gain = math.exp(rng.uniform(math.log(1.5), math.log(6.0)))
+    return unclip_highlights(lin, gain)
 
 
 def add_point_lights(rng: np.random.Generator, lin: np.ndarray, region: np.ndarray | None = None) -> np.ndarray:
