@@ -140,3 +140,18 @@ def test_interrupt_leaves_whole_photos_and_no_temporaries(tmp_path, monkeypatch)
     assert stems <= {f"p{i:02d}" for i in range(5)}
     for stem in stems:  # a photo's files are there together or not at all
         assert (out / f"{stem}_blur.png").exists() and (out / f"{stem}_overlay.jpg").exists()
+
+
+def test_ray_engine_without_ray_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails as if it were not installed
+    assert main(["detect", str(EXAMPLES / "tulips.jpg"), "-o", str(tmp_path / "o"), "--engine", "ray"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install 'defocus[ray]'" in err[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_ray_options_need_the_ray_engine(tmp_path, capsys):
+    assert main(["detect", str(EXAMPLES / "tulips.jpg"), "-o", str(tmp_path / "o"), "--num-actors", "2"]) == 2
+    assert "--num-actors: only with --engine ray" in capsys.readouterr().err

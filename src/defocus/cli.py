@@ -141,13 +141,14 @@ def run_batch(
 
 @dataclass(frozen=True)
 class EngineOptions:
-    """Where a batch runs: ``--engine``, ``--prefetch`` (local) and ``--address``, ``--num-actors``, ``--num-gpus``
-    (Ray)."""
+    """Where a batch runs: ``--engine``, ``--prefetch`` (local) and ``--address``, ``--num-actors``, ``--num-cpus``,
+    ``--num-gpus`` (Ray, per actor)."""
 
     name: str = "local"
     prefetch: int = 0
     address: str | None = None
     num_actors: int | None = None
+    num_cpus: float = 1.0
     num_gpus: float = 0.0
 
 
@@ -156,12 +157,17 @@ def _engine_options(args: argparse.Namespace | None) -> EngineOptions:
         return EngineOptions()
     if args.engine != "ray":
         for flag, value in (("--address", args.address), ("--num-actors", args.num_actors),
-                            ("--num-gpus", args.num_gpus)):
+                            ("--num-cpus", args.num_cpus), ("--num-gpus", args.num_gpus)):
             if value is not None:
                 raise UsageError(f"{flag}: only with --engine ray")
-    elif args.device != "cpu" and not args.num_gpus:
-        raise UsageError(f"--device {args.device}: on Ray, ask for GPUs per actor with --num-gpus G instead")
-    return EngineOptions(args.engine, args.prefetch, args.address, args.num_actors, args.num_gpus or 0.0)
+    else:
+        from .engines.ray_engine import import_ray
+
+        import_ray()
+        if args.device != "cpu" and not args.num_gpus:
+            raise UsageError(f"--device {args.device}: on Ray, ask for GPUs per actor with --num-gpus G instead")
+    return EngineOptions(args.engine, args.prefetch, args.address, args.num_actors, args.num_cpus or 1.0,
+                         args.num_gpus or 0.0)
 
 
 def _finite_map(values: np.ndarray, path: Path, method: str) -> np.ndarray:
@@ -310,6 +316,8 @@ def add_batch_arguments(p: argparse.ArgumentParser, default_method: str | None, 
     g.add_argument("--num-actors", type=_count, metavar="N",
                    help="Ray: actors running the method, each loading it once (default: as many as the cluster's "
                         "CPUs, or GPUs with --num-gpus, allow)")
+    g.add_argument("--num-cpus", type=float, metavar="C",
+                   help="Ray: CPUs per actor (default 1); the method runs with that many threads in each")
     g.add_argument("--num-gpus", type=float, metavar="G",
                    help="Ray: GPUs per actor (fractions share one); the actors run the method on CUDA")
 
