@@ -155,3 +155,18 @@ def test_ray_engine_without_ray_says_how_to_install_it(tmp_path, monkeypatch, ca
 def test_ray_options_need_the_ray_engine(tmp_path, capsys):
     assert main(["detect", str(EXAMPLES / "tulips.jpg"), "-o", str(tmp_path / "o"), "--num-actors", "2"]) == 2
     assert "--num-actors: only with --engine ray" in capsys.readouterr().err
+
+
+def test_a_command_with_one_process_callback_still_runs(tmp_path, capsys):
+    """Commands that read, compute and write in one ``process(path, files, stage)`` keep working, photo by photo."""
+    from defocus.cli import run_batch
+    from defocus.io import read_image, write_png8
+
+    def process(path, files, stage):
+        write_png8(files[0], read_image(path).mean(axis=2), stage=stage)
+
+    photos = [str(EXAMPLES / "tulips.jpg"), str(tmp_path / "missing.jpg")]
+    code = run_batch(photos, tmp_path / "o", lambda stem: [tmp_path / "o" / f"{stem}_grey.png"], process,
+                     force=False, desc="grey")
+    assert code == 1 and (tmp_path / "o" / "tulips_grey.png").exists()
+    assert "missing.jpg: no such file" in capsys.readouterr().err

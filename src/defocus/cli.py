@@ -57,7 +57,7 @@ def run_batch(
     inputs: list[str],
     out: Path,
     outputs_of: Callable[[str], list[Path]],
-    process: Callable,
+    process: Callable[..., object],
     *,
     force: bool,
     desc: str,
@@ -115,17 +115,21 @@ def run_batch(
     interactive = sys.stderr.isatty()
     bar = tqdm(total=len(paths), initial=len(done), desc=desc, unit="img", file=sys.stderr,
                disable=not interactive)
-    for outcome in outcomes:
-        if outcome.failure is not None:
-            n_failed += 1
-            (tqdm.write if interactive else print)(f"defocus: error: {outcome.failure}", file=sys.stderr)
-        else:
-            n_written += len(outcome.job.files)
-        status = "failed" if outcome.failure else f"wrote {len(outcome.job.files)} files ({outcome.seconds:.1f} s)"
-        if interactive:
-            bar.update(1)
-        else:
-            _info(f"[{outcome.job.index}/{len(paths)}] {outcome.job.path}: {status}")
+    try:
+        for outcome in outcomes:
+            if outcome.failure is not None:
+                n_failed += 1
+                (tqdm.write if interactive else print)(f"defocus: error: {outcome.failure}", file=sys.stderr)
+            else:
+                n_written += len(outcome.job.files)
+            n_files = len(outcome.job.files)
+            status = "failed" if outcome.failure else f"wrote {n_files} files ({outcome.seconds:.1f} s)"
+            if interactive:
+                bar.update(1)
+            else:
+                _info(f"[{outcome.job.index}/{len(paths)}] {outcome.job.path}: {status}")
+    finally:  # on Ctrl-C too: the engine's threads or Ray end here, their current photos whole or gone
+        outcomes.close()
     bar.close()
     total = len(paths) + len(failures)
     skipped = f" ({len(done)} skipped: done before)" if done else ""
@@ -311,8 +315,8 @@ def add_batch_arguments(p: argparse.ArgumentParser, default_method: str | None, 
                    help="local engine: photos decoded ahead and written behind in background threads (default 2; "
                         "0: read, compute and write each photo in turn)")
     g.add_argument("--address", metavar="ADDR",
-                   help="Ray: the cluster to join (host:port of 'ray start --head', or ray://host:10001); default: "
-                        "RAY_ADDRESS, else a Ray instance started on this machine for the run")
+                   help="Ray: the cluster to join (host:port of 'ray start --head', or auto); default: RAY_ADDRESS, "
+                        "else a Ray instance started on this machine for the run")
     g.add_argument("--num-actors", type=_count, metavar="N",
                    help="Ray: actors running the method, each loading it once (default: as many as the cluster's "
                         "CPUs, or GPUs with --num-gpus, allow)")
