@@ -12,15 +12,16 @@ import importlib
 import signal
 import sys
 import threading
-import time
 import warnings
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from . import __version__, registry
-from .errors import DefocusError, OutputExistsError, UsageError
+from .errors import DefocusError, UsageError
 
 
 def _error(msg: str) -> None:
@@ -56,57 +57,83 @@ def run_batch(
     inputs: list[str],
     out: Path,
     outputs_of: Callable[[str], list[Path]],
-    process: Callable[[Path, list[Path], "StagedFiles"], None],
+    process: Callable[..., object],
     *,
     force: bool,
     desc: str,
+    args: argparse.Namespace | None = None,
+    read: Callable[[Path], object] | None = None,
 ) -> int:
     """Run ``process`` on every image found in ``inputs``; report failures on one line each; return the exit code.
 
-    ``outputs_of(stem)`` lists the files a photo writes; ``process(path, files, stage)`` computes them and writes
-    them into ``stage``, which puts them in place together once every one is written (or removes them all).
+    ``outputs_of(stem)`` lists the files a photo writes. Two ways to say what is done to a photo:
+
+    * with ``args`` (the namespace of a parser set up by :func:`add_batch_arguments`): run_batch loads the method
+      of ``-m`` itself (once per worker), decodes each photo with ``read(path)`` (default: ``io.read_image`` under
+      ``--max-pixels``) and calls ``process(method, path, image)``, which returns the photo's ``write(files,
+      stage)``; the engine of ``--engine`` runs these steps (locally, decoding and writing in background threads:
+      ``--prefetch``; or on Ray). A photo's files are the same whichever engine wrote them.
+    * without: ``process(path, files, stage)`` reads, computes and writes one photo, in this thread, photo after
+      photo.
+
+    Either way the files are written into a stage (:class:`io.StagedFiles`) that puts them in place together once
+    every one is written (or removes them all), and existing files are refused without ``force``.
     """
     from tqdm import tqdm
 
-    from .io import StagedFiles, find_images, writable_folder
+    from .engines import PhotoJob, PhotoSteps, MethodRequest
+    from .io import find_images, read_image, writable_folder
 
+    if args is not None:
+        request = MethodRequest(args.method, args.method_task, args.device, args.weights, tuple(args.option))
+        engine = _engine_options(args)
+        method = request.load("cpu" if engine.name == "ray" else None)  # every usage error before any work
+        steps = PhotoSteps(read or partial(read_image, max_pixels=args.max_pixels), process, request, force)
+    else:
+        engine, method = _engine_options(None), None
+        steps = PhotoSteps(lambda path: path, lambda _method, path, _loaded: partial(process, path), None, force,
+                           overlappable=False)
     paths, failures = find_images(inputs)
     writable_folder(out, "-o")
     stems = output_stems(paths)
     for msg in failures:
         _error(msg)
+    jobs = [PhotoJob(i, path, outputs_of(stems[path])) for i, path in enumerate(paths, 1)]
+    if engine.name == "ray":
+        from .engines.ray_engine import finished, run_ray
+
+        done = [] if force else finished(jobs)
+        if done:
+            _info(f"skipping {len(done)} photo(s) whose outputs all exist (use --force to recompute them)")
+        skip = {job.index for job in done}
+        outcomes = run_ray(steps, [job for job in jobs if job.index not in skip], engine)
+    else:
+        from .engines.local import run_local
+
+        done, outcomes = [], run_local(steps, jobs, method, prefetch=engine.prefetch)
     n_failed, n_written = len(failures), 0
     interactive = sys.stderr.isatty()
-    bar = tqdm(total=len(paths), desc=desc, unit="img", file=sys.stderr, disable=not interactive)
-    for i, path in enumerate(paths, 1):
-        start = time.perf_counter()
-        files = outputs_of(stems[path])
-        try:
-            if not force:
-                for f in files:
-                    if f.exists():
-                        raise OutputExistsError(f"{f}: exists already (use --force to overwrite)")
-            with StagedFiles(force) as stage:
-                process(path, files, stage)
-        except DefocusError as exc:
-            failure = str(exc)
-        except (MemoryError, RecursionError, ArithmeticError, LookupError, RuntimeError, TypeError, ValueError,
-                OSError) as exc:
-            failure = f"{path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        else:
-            failure = None
-            n_written += len(files)
-        if failure is not None:
-            n_failed += 1
-            (tqdm.write if interactive else print)(f"defocus: error: {failure}", file=sys.stderr)
-        status = "failed" if failure else f"wrote {len(files)} files ({time.perf_counter() - start:.1f} s)"
-        if interactive:
-            bar.update(1)
-        else:
-            _info(f"[{i}/{len(paths)}] {path}: {status}")
+    bar = tqdm(total=len(paths), initial=len(done), desc=desc, unit="img", file=sys.stderr,
+               disable=not interactive)
+    try:
+        for outcome in outcomes:
+            if outcome.failure is not None:
+                n_failed += 1
+                (tqdm.write if interactive else print)(f"defocus: error: {outcome.failure}", file=sys.stderr)
+            else:
+                n_written += len(outcome.job.files)
+            n_files = len(outcome.job.files)
+            status = "failed" if outcome.failure else f"wrote {n_files} files ({outcome.seconds:.1f} s)"
+            if interactive:
+                bar.update(1)
+            else:
+                _info(f"[{outcome.job.index}/{len(paths)}] {outcome.job.path}: {status}")
+    finally:  # on Ctrl-C too: the engine's threads or Ray end here, their current photos whole or gone
+        outcomes.close()
     bar.close()
     total = len(paths) + len(failures)
-    _info(f"wrote {n_written} files for {total - n_failed} of {total} photo(s) into {out}")
+    skipped = f" ({len(done)} skipped: done before)" if done else ""
+    _info(f"wrote {n_written} files for {total - n_failed - len(done)} of {total} photo(s) into {out}{skipped}")
     if n_failed:
         _error(f"{n_failed} of {total} input(s) failed")
         return 1
@@ -114,6 +141,37 @@ def run_batch(
         _error("no input images")
         return 1
     return 0
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Where a batch runs: ``--engine``, ``--prefetch`` (local) and ``--address``, ``--num-actors``, ``--num-cpus``,
+    ``--num-gpus`` (Ray, per actor)."""
+
+    name: str = "local"
+    prefetch: int = 0
+    address: str | None = None
+    num_actors: int | None = None
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+
+
+def _engine_options(args: argparse.Namespace | None) -> EngineOptions:
+    if args is None:
+        return EngineOptions()
+    if args.engine != "ray":
+        for flag, value in (("--address", args.address), ("--num-actors", args.num_actors),
+                            ("--num-cpus", args.num_cpus), ("--num-gpus", args.num_gpus)):
+            if value is not None:
+                raise UsageError(f"{flag}: only with --engine ray")
+    else:
+        from .engines.ray_engine import import_ray
+
+        import_ray()
+        if args.device != "cpu" and not args.num_gpus:
+            raise UsageError(f"--device {args.device}: on Ray, ask for GPUs per actor with --num-gpus G instead")
+    return EngineOptions(args.engine, args.prefetch, args.address, args.num_actors, args.num_cpus or 1.0,
+                         args.num_gpus or 0.0)
 
 
 def _finite_map(values: np.ndarray, path: Path, method: str) -> np.ndarray:
@@ -125,10 +183,8 @@ def _finite_map(values: np.ndarray, path: Path, method: str) -> np.ndarray:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from .io import read_image, write_npy, write_overlay, write_png8
+    from .io import write_npy, write_overlay, write_png8
 
-    method = registry.load_from_args(args.method, task="dbd", device=args.device, weights=args.weights,
-                                     options=args.option)
     out = Path(args.output)
     suffix = "_focus" if args.focus else "_blur"
 
@@ -136,38 +192,42 @@ def cmd_detect(args: argparse.Namespace) -> int:
         files = [out / f"{stem}{suffix}.png", out / f"{stem}_overlay.jpg"]
         return files + ([out / f"{stem}{suffix}.npy"] if args.npy else [])
 
-    def process(path: Path, files: list[Path], stage) -> None:
-        image = read_image(path, max_pixels=args.max_pixels)
+    def process(method, path: Path, image: np.ndarray):
         blur = np.clip(_finite_map(method.predict(image), path, args.method), 0.0, 1.0)
         saved = 1.0 - blur if args.focus else blur
-        write_png8(files[0], saved, stage=stage)
-        write_overlay(files[1], image, blur, stage=stage)
-        if args.npy:
-            write_npy(files[2], saved, stage=stage)
 
-    return run_batch(args.inputs, out, outputs_of, process, force=args.force, desc=f"detect [{args.method}]")
+        def write(files: list[Path], stage) -> None:
+            write_png8(files[0], saved, stage=stage)
+            write_overlay(files[1], image, blur, stage=stage)
+            if args.npy:
+                write_npy(files[2], saved, stage=stage)
+        return write
+
+    return run_batch(args.inputs, out, outputs_of, process, force=args.force, desc=f"detect [{args.method}]",
+                     args=args)
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
-    from .io import read_image, write_defocus_png, write_npy
+    from .io import write_defocus_png, write_npy
     from .units import convert
 
-    method = registry.load_from_args(args.method, task="dme", device=args.device, weights=args.weights,
-                                     options=args.option)
     out = Path(args.output)
     unit_label = "px sigma" if args.units == "sigma" else "px radius"
 
     def outputs_of(stem: str) -> list[Path]:
         return [out / f"{stem}_defocus.npy", out / f"{stem}_defocus.png"]
 
-    def process(path: Path, files: list[Path], stage) -> None:
-        image = read_image(path, max_pixels=args.max_pixels)
+    def process(method, path: Path, image: np.ndarray):
         sigma = np.maximum(_finite_map(method.predict(image), path, args.method), 0.0)
         values = convert(sigma, args.units)
-        write_npy(files[0], values, stage=stage)
-        write_defocus_png(files[1], values, unit=unit_label, stage=stage)
 
-    return run_batch(args.inputs, out, outputs_of, process, force=args.force, desc=f"estimate [{args.method}]")
+        def write(files: list[Path], stage) -> None:
+            write_npy(files[0], values, stage=stage)
+            write_defocus_png(files[1], values, unit=unit_label, stage=stage)
+        return write
+
+    return run_batch(args.inputs, out, outputs_of, process, force=args.force, desc=f"estimate [{args.method}]",
+                     args=args)
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
@@ -216,9 +276,21 @@ def _positive_pixels(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
 def add_batch_arguments(p: argparse.ArgumentParser, default_method: str | None, task: str) -> None:
     """The arguments every photo-batch command shares: inputs, ``-m``, ``-o``, ``--force``, ``--device``,
-    ``--weights``, ``--option`` and ``--max-pixels`` (``task`` picks which methods ``-m`` lists)."""
+    ``--weights``, ``--option``, ``--max-pixels`` and where the batch runs (``--engine``, ``--prefetch``,
+    ``--address``, ``--num-actors``, ``--num-gpus``); ``task`` picks which methods ``-m`` lists and loads (the
+    namespace's ``method_task``, read by :func:`run_batch`)."""
     from .io import MAX_PIXELS
 
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
@@ -235,6 +307,23 @@ def add_batch_arguments(p: argparse.ArgumentParser, default_method: str | None, 
                    help="a method option (repeatable); VALUE is read as a Python literal, else as a string")
     p.add_argument("--max-pixels", type=_positive_pixels, default=MAX_PIXELS, metavar="N",
                    help=f"refuse images with more pixels than N (default {MAX_PIXELS:.0e}; bounds memory)")
+    p.set_defaults(method_task=task)
+    g = p.add_argument_group("where the batch runs")
+    g.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this process (default); ray: a Ray cluster (pip install 'defocus[ray]'), resumable")
+    g.add_argument("--prefetch", type=_count, default=2, metavar="N",
+                   help="local engine: photos decoded ahead and written behind in background threads (default 2; "
+                        "0: read, compute and write each photo in turn)")
+    g.add_argument("--address", metavar="ADDR",
+                   help="Ray: the cluster to join (host:port of 'ray start --head', or auto); default: RAY_ADDRESS, "
+                        "else a Ray instance started on this machine for the run")
+    g.add_argument("--num-actors", type=_count, metavar="N",
+                   help="Ray: actors running the method, each loading it once (default: as many as the cluster's "
+                        "CPUs, or GPUs with --num-gpus, allow)")
+    g.add_argument("--num-cpus", type=float, metavar="C",
+                   help="Ray: CPUs per actor (default 1); the method runs with that many threads in each")
+    g.add_argument("--num-gpus", type=float, metavar="G",
+                   help="Ray: GPUs per actor (fractions share one); the actors run the method on CUDA")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,66 @@
+"""The Ray engine writes what the local engine writes, reports a bad photo without stopping, and resumes."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray")
+torch = pytest.importorskip("torch")
+
+from defocus.cli import main  # noqa: E402
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    # Light: no dashboard, a small object store; CPUs enough for one actor with this process's torch threads.
+    ray.init(num_cpus=max(2, torch.get_num_threads()), include_dashboard=False, object_store_memory=250 * 2**20, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture
+def photos(tmp_path):
+    folder = tmp_path / "photos"
+    shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("*.md"))
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    return folder
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_ray_engine_writes_the_local_files_and_resumes(ray_instance, photos, tmp_path, capsys):
+    # The actor runs the method with as many threads as this process, so even float rounding is the same.
+    threads = str(torch.get_num_threads())
+    local, distributed = tmp_path / "local", tmp_path / "ray"
+    assert main(["detect", str(photos), "-o", str(local), "--npy"]) == 1
+    capsys.readouterr()
+    ray_args = ["detect", str(photos), "-o", str(distributed), "--npy", "--engine", "ray", "--num-actors", "1",
+                "--num-cpus", threads]
+    assert main(ray_args) == 1
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("defocus: error:")]
+    assert any("broken.jpg" in line for line in errors) and "Traceback" not in err
+    assert _files(distributed) == _files(local) and len(_files(local)) == 5 * 3
+
+    # A rerun computes only what is missing; the bad file is reported again.
+    for p in distributed.glob("flower_*"):
+        p.unlink()
+    kept = {p.name: p.stat().st_mtime_ns for p in distributed.iterdir()}
+    assert main(ray_args) == 1
+    err = capsys.readouterr().err
+    assert "skipping 4 photo(s)" in err and any("broken.jpg" in line for line in err.splitlines())
+    assert _files(distributed) == _files(local)
+    assert all(distributed.joinpath(name).stat().st_mtime_ns == t for name, t in kept.items())
+
+
+def test_ray_engine_estimate_one_photo(ray_instance, tmp_path, capsys):
+    photo = str(EXAMPLES / "tulips.jpg")
+    assert main(["estimate", photo, "-o", str(tmp_path / "ray"), "--engine", "ray", "--num-actors", "1"]) == 0
+    assert sorted(p.name for p in (tmp_path / "ray").iterdir()) == ["tulips_defocus.npy", "tulips_defocus.png"]
+    assert main(["estimate", photo, "-o", str(tmp_path / "ray"), "--engine", "ray"]) == 0  # all done: skipped
+    assert "skipping 1 photo(s)" in capsys.readouterr().err
