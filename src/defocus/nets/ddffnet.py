@@ -46,8 +46,9 @@ def _to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     # ×2 steps keep the release's alignment; odd input sizes fall back to an exact resize
     while x.shape[-1] < like.shape[-1] and x.shape[-2] < like.shape[-2]:
         x = _up2(x)
-    return x if x.shape[-2:] == like.shape[-2:] else F.interpolate(x, size=like.shape[-2:], mode="bilinear",
-                                                                   align_corners=True)
+    if x.shape[-2:] == like.shape[-2:] and not torch.jit.is_tracing():  # a trace always resizes (layers.resize)
+        return x
+    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=True)
 
 
 class DFFNet(nn.Module):
