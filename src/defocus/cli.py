@@ -128,7 +128,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     from .io import read_image, write_npy, write_overlay, write_png8
 
     method = registry.load_from_args(args.method, task="dbd", device=args.device, weights=args.weights,
-                                     options=args.option)
+                                     options=args.option, runtime=args.runtime)
     out = Path(args.output)
     suffix = "_focus" if args.focus else "_blur"
 
@@ -174,7 +174,8 @@ def cmd_methods(args: argparse.Namespace) -> int:
     for name in registry.available(args.task):
         info = registry.describe(name)
         also = f" (also: {', '.join(info.aliases)})" if info.aliases else ""
-        print(f"{name}\t{info.task}\t{info.summary}{also}")
+        runs = f" [runtime: {info.pretrained.default_runtime()}]" if info.pretrained is not None else ""
+        print(f"{name}\t{info.task}\t{info.summary}{also}{runs}")
     return 0
 
 
@@ -250,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_batch_arguments(p, registry.DEFAULT_DETECTOR, "dbd")
     p.add_argument("--focus", action="store_true", help="write the in-focus map (the complement) instead")
     p.add_argument("--npy", action="store_true", help="also write the float32 map as <stem>_blur.npy")
+    p.add_argument("--runtime", choices=("torch", "onnx"),
+                   help="what runs a learned method's network: torch, or onnxruntime on its ONNX export (needs "
+                        "'defocus[onnx]'); default: as 'defocus methods' shows")
     p.set_defaults(func=cmd_detect)
 
     p = sub.add_parser("estimate", help="defocus maps: <stem>_defocus.npy (float32 px) and a colourised PNG")
@@ -264,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
                    command="defocus.synth.command")
     sub.add_parser("train", help="train a blur detector (synthetic defocus and/or real labelled folders)",
                    command="defocus.train.command")
+    sub.add_parser("export", help="a network as an ONNX file (working size, normalisation in its metadata)",
+                   command="defocus.export.command")
 
     p = sub.add_parser("methods", help="list methods: name, task, summary")
     p.add_argument("--task", choices=registry.TASKS, help="only DBD or only DME methods")

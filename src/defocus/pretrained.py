@@ -57,6 +57,13 @@ class Pretrained:
     aliases: tuple[str, ...] = ()
     runtime: str = "torch"
 
+    def default_runtime(self) -> str:
+        """The runtime used when none is asked for: ``"onnx"`` where the entry prefers it and onnxruntime is
+        installed (looked up without importing it, so listing methods stays light), else ``"torch"``."""
+        import importlib.util
+
+        return "onnx" if self.runtime == "onnx" and importlib.util.find_spec("onnxruntime") else "torch"
+
     @property
     def model(self) -> dict:
         """The ``arch`` dict of :func:`defocus.nets.models.build_model` (what a model file's metadata holds)."""

@@ -132,9 +132,16 @@ class NetworkDetector(Method):
                                    f"{self.name}'s {self._path.name} ({sha256[:16]}…)")
             return network
         ox.require("onnxruntime")
-        key = ox.cache_key(sha256, output=self.output)
-        path = ox.cached(key, lambda: ox.export_network(self.model, self.pretrained, sha256))
+        path = ox.cached(ox.cache_key(sha256, output=self.output), self.onnx_bytes)
         return ox.OnnxNetwork(path, self.device)
+
+    def onnx_bytes(self) -> bytes:
+        """This network (with its ``output`` choice) exported to ONNX, metadata included
+        (:func:`defocus.nets.onnx.export_network`); what ``defocus export`` writes and the cache holds."""
+        from ..nets.onnx import export_network
+        from ..nets.weights import verify_sha256
+
+        return export_network(self.model, self.pretrained, verify_sha256(self._path, self._digest))
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         from ..nets.predict import predict_blur
@@ -149,7 +156,7 @@ def choose_runtime(name: str, pretrained: Pretrained, runtime: str | None, onnx:
     from ..nets import onnx as ox
 
     if runtime is None:
-        return "onnx" if onnx is not None or (pretrained.runtime == "onnx" and ox.available()) else "torch"
+        return "onnx" if onnx is not None else pretrained.default_runtime()
     if runtime not in RUNTIMES:
         raise UsageError(f"{name}: runtime={runtime!r} is not one of {', '.join(RUNTIMES)}")
     if runtime == "torch" and onnx is not None:

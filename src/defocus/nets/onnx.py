@@ -56,13 +56,6 @@ def require(module: str = "onnxruntime"):
                          f"{INSTALL_HINT}") from None
 
 
-def available() -> bool:
-    """Whether onnxruntime is installed (found without importing it)."""
-    import importlib.util
-
-    return importlib.util.find_spec("onnxruntime") is not None
-
-
 # ----------------------------------------------------------------------------------------------------------------------
 # Export
 
@@ -106,7 +99,7 @@ def export_bytes(module, example: tuple, *, input_names: list[str], output_names
     from .. import __version__
 
     buffer = io.BytesIO()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(module.eval(), example, buffer, dynamo=False, opset_version=OPSET,
                           input_names=input_names, output_names=output_names, dynamic_axes=dynamic_axes,
@@ -117,6 +110,7 @@ def export_bytes(module, example: tuple, *, input_names: list[str], output_names
     del model.metadata_props[:]
     for key, value in metadata.items():
         model.metadata_props.add(key=key, value=str(value))
+    onnx.checker.check_model(model)
     return model.SerializeToString()
 
 
