@@ -136,7 +136,8 @@ def export_network(model, pretrained: Pretrained, weights_sha256: str, working_s
     ``image`` (N, 3, H, W) in [0, 1] → ``blur`` (N, 1, H, W) probability."""
     import torch
 
-    size = int(working_size or pretrained.working_size or TRACE_SIZE)
+    working_size = working_size or pretrained.working_size
+    size = int(working_size or TRACE_SIZE)
     axes = {0: "batch", 2: "height", 3: "width"}
     return export_bytes(_probability_module(model).cpu(), (torch.rand(1, 3, size, size),),
                         input_names=["image"], output_names=["blur"], dynamic_axes={"image": axes, "blur": axes},
