@@ -14,6 +14,7 @@ One class runs them all: :class:`NetworkDetector`, built by :func:`defocus.load`
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -90,12 +91,19 @@ class NetworkDetector(Method):
         self.radius_scale = float(radius_scale)
         self.eps = float(eps)
         self.runtime = choose_runtime(self.name, pretrained, runtime, onnx)
+        if self.runtime == "onnx":
+            try:
+                self.network = self._onnx_network(onnx)
+            except UsageError as exc:
+                if runtime is not None or onnx is not None:
+                    raise
+                # onnx was only the default (no cache folder, no onnx package to export with): torch runs it
+                warnings.warn(f"{self.name}: {exc}; running it in torch", stacklevel=2)
+                self.runtime = "torch"
         if self.runtime == "torch":
             from ..nets.models import TorchNetwork
 
             self.network = TorchNetwork(self.model, device, channels_last=True)
-        else:
-            self.network = self._onnx_network(onnx)
 
     @property
     def model(self):

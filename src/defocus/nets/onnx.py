@@ -224,8 +224,12 @@ def cached(key: str, make) -> Path:
         except OSError as exc:
             raise UsageError(f"ONNX cache {folder}: cannot create it ({exc.strerror or exc}); set DEFOCUS_CACHE "
                              "or pass --option onnx=FILE") from None
-        # Two runs may export at once: both write the same bytes, and each rename is atomic.
-        export_file(make(), path, force=True)
+        data = make()
+        try:  # two runs may export at once: both write the same bytes, and each rename is atomic
+            export_file(data, path, force=True)
+        except OSError as exc:
+            raise UsageError(f"ONNX cache {folder}: cannot write there ({exc.strerror or exc}); set "
+                             "DEFOCUS_CACHE or pass --option onnx=FILE") from None
     return path
 
 
