@@ -2,13 +2,13 @@
 
 For each network: seconds per 640×427 photo of the whole detect path (``method.predict``: resize to the working
 size, network, guided-filter upsampling) and of the network alone (the working-size input → probability), median of
-``--runs`` runs after one warm-up, the two runtimes interleaved so that a busy machine slows both alike; and the
-largest difference between their blur maps. Both runtimes get ``--threads`` threads (torch.set_num_threads; the
-onnxruntime session takes torch's count). The ONNX files are exported into a temporary cache folder first (export
-time is not counted).
+``--runs`` runs after one warm-up; and the largest difference between their blur maps. Both runtimes get
+``--threads`` threads (torch.set_num_threads; the onnxruntime session takes torch's count). The ONNX files are
+exported into a temporary cache folder first (export time is not counted).
 
     nice python benchmarks/onnx_runtime.py                  # every bundled network, 2 threads
     nice python benchmarks/onnx_runtime.py --only light-dffnet --runs 20
+    nice python benchmarks/onnx_runtime.py --only r2mrf --karaali          # and karaali-2022's defocus map
 """
 
 from __future__ import annotations
@@ -35,17 +35,17 @@ def photo(width: int = 640, height: int = 427) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
 
 
-def interleaved(fns: list, runs: int) -> list[float]:
-    """Median seconds of each function, called in turn ``runs`` times after one warm-up call each."""
-    for fn in fns:
-        fn()
-    times: list[list[float]] = [[] for _ in fns]
+def median_seconds(fn, runs: int) -> float:
+    """Median seconds of ``runs`` calls of ``fn`` after one warm-up call. The calls of one runtime come in one
+    block: alternating call by call, each runtime's idle worker threads (which spin a while after a call) would slow
+    the other's."""
+    fn()
+    times = []
     for _ in range(runs):
-        for i, fn in enumerate(fns):
-            start = time.perf_counter()
-            fn()
-            times[i].append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", metavar="NAME", help="these networks only")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--karaali", action="store_true", help="also karaali-2022's defocus map (dense B-Net + E-Net)")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("DEFOCUS_CACHE", tempfile.mkdtemp(prefix="defocus-onnx-bench-"))
@@ -73,11 +74,17 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         methods = [defocus.load(name, runtime=runtime) for runtime in ("torch", "onnx")]
         x = working_size_input(image, methods[0].working_size)
-        detect = interleaved([lambda m=m: m.predict(image) for m in methods], args.runs)
-        network = interleaved([lambda m=m: m.network(x) for m in methods], args.runs)
+        detect = [median_seconds(lambda m=m: m.predict(image), args.runs) for m in methods]
+        network = [median_seconds(lambda m=m: m.network(x), args.runs) for m in methods]
         diff = float(np.abs(methods[0].predict(image) - methods[1].predict(image)).max())
         print(f"| {name} | {detect[0]:.3f} | {detect[1]:.3f} | {network[0]:.3f} | {network[1]:.3f} | "
               f"{detect[0] / detect[1]:.2f}× / {network[0] / network[1]:.2f}× | {diff:.1e} |", flush=True)
+    if args.karaali:  # the defocus map of karaali-2022: dense B-Net + E-Net, Canny and propagation around them
+        methods = [defocus.load("karaali-2022", runtime=runtime) for runtime in ("torch", "onnx")]
+        seconds = [median_seconds(lambda m=m: m.predict(image), args.runs) for m in methods]
+        diff = float(np.abs(methods[0].predict(image) - methods[1].predict(image)).max())
+        print(f"| karaali-2022 (estimate) | {seconds[0]:.3f} | {seconds[1]:.3f} | – | – | "
+              f"{seconds[0] / seconds[1]:.2f}× / – | {diff:.1e} px σ |", flush=True)
     return 0
 
 

@@ -211,3 +211,16 @@ def test_methods_shows_the_runtime_without_importing_it():
         entry = defocus.describe(name).pretrained
         assert runtimes[name].endswith(f"[runtime: {entry.default_runtime()}]")
     assert "[runtime" not in runtimes["lbp"]
+
+
+def test_karaali_2022_runs_its_dense_networks_in_onnxruntime(cache):
+    image = cv2.resize(defocus.read_image(EXAMPLES[2]), (160, 107), interpolation=cv2.INTER_AREA)
+    torch_method = defocus.load("karaali-2022", tile=64)
+    onnx_method = defocus.load("karaali-2022", tile=64, runtime="onnx")
+    want, got = torch_method.sparse(image), onnx_method.sparse(image)
+    assert want[1].sum() > 50  # pattern edges to compare
+    for w, g in zip(want, got):  # same blur levels and edge types at (nearly) every edge pixel
+        assert np.mean(w == g) > 0.999
+    assert len(list((cache / "onnx").glob("*.onnx"))) == 1
+    with pytest.raises(defocus.DefocusError, match="psi"):
+        defocus.load("karaali-2022", psi=0, runtime="onnx")

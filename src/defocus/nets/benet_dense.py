@@ -154,7 +154,8 @@ class DenseBENet(nn.Module):
 
 @torch.inference_mode()
 def dense_logits(bnet: BNet, enet: ENet | None, padded: np.ndarray, ys: np.ndarray, xs: np.ndarray,
-                 tile: int = 512, batch: int = 4096, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor | None]:
+                 tile: int = 512, batch: int = 4096, device: str = "cpu",
+                 runtime=None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """B-Net and E-Net logits of the 41×41 windows of ``padded`` with top-left corners (ys, xs).
 
     Parameters
@@ -169,6 +170,10 @@ def dense_logits(bnet: BNet, enet: ENet | None, padded: np.ndarray, ys: np.ndarr
         78 MB at 512, a few alive at once. Larger blocks repeat less of the 40-px margin.
     batch : int
         Edge pixels per call of the per-pixel part of the heads (≈ 6.4 kB each).
+    runtime : callable, optional
+        Computes one block instead of torch: ``runtime(block, ys, xs) -> (bnet_logits, enet_logits)`` with the
+        block float32 (1, 3, h, w) in [0, 1] and arrays out (the exported :class:`DenseBENet`, run by
+        :class:`defocus.nets.onnx.OnnxDense`; all of a block's edge pixels in one call).
 
     Returns
     -------
@@ -191,9 +196,13 @@ def dense_logits(bnet: BNet, enet: ENet | None, padded: np.ndarray, ys: np.ndarr
         by, bx = ys[sel], xs[sel]
         y0, x0 = by.min(), bx.min()  # only the part of the tile that holds edge pixels
         y1, x1 = by.max() + FIELD, bx.max() + FIELD
-        x = torch.from_numpy(padded[y0:y1, x0:x1]).to(device).permute(2, 0, 1)[None] - 0.5
-        x = x.contiguous(memory_format=torch.channels_last)  # faster convolutions on the CPU
-        blur, edge = block_logits(bnet, enet, x, by - y0, bx - x0, batch)
+        if runtime is not None:
+            block = np.ascontiguousarray(padded[y0:y1, x0:x1].transpose(2, 0, 1))[None]
+            blur, edge = (torch.from_numpy(np.asarray(t)) for t in runtime(block, by - y0, bx - x0))
+        else:
+            x = torch.from_numpy(padded[y0:y1, x0:x1]).to(device).permute(2, 0, 1)[None] - 0.5
+            x = x.contiguous(memory_format=torch.channels_last)  # faster convolutions on the CPU
+            blur, edge = block_logits(bnet, enet, x, by - y0, bx - x0, batch)
         bout[sel] = blur.float().cpu()
         if enet is not None:
             eout[sel] = edge.float().cpu()

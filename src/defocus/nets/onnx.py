@@ -258,6 +258,8 @@ def session(model: str | os.PathLike | bytes, device: str = "cpu", threads: int 
     options = ort.SessionOptions()
     options.intra_op_num_threads = int(threads)
     options.inter_op_num_threads = 1
+    # No spin-waiting between calls: the guided filter runs right after the network and needs those cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only: its warnings are not the user's business
     source = model if isinstance(model, bytes) else str(model)
     try:
@@ -290,3 +292,36 @@ class OnnxNetwork:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input: np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+
+class OnnxDense:
+    """The exported dense B-Net + E-Net (:func:`export_dense`) run by onnxruntime, as the ``runtime`` of
+    :func:`defocus.nets.benet_dense.dense_logits`: ``(block, ys, xs) -> (bnet_logits, enet_logits)``."""
+
+    def __init__(self, model: str | os.PathLike | bytes, device: str = "cpu", threads: int | None = None) -> None:
+        self.session = session(model, device, threads)
+        self.metadata = metadata(self.session)
+
+    def __call__(self, block: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        blur, edge = self.session.run(None, {"block": np.ascontiguousarray(block, dtype=np.float32),
+                                             "ys": np.asarray(ys, np.int64), "xs": np.asarray(xs, np.int64)})
+        return blur, edge
+
+
+def dense_runtime(bnet, enet, device: str = "cpu") -> OnnxDense:
+    """The dense B-Net + E-Net of these networks in onnxruntime, exported once into the cache folder (keyed by both
+    networks' weights)."""
+    import torch
+
+    from .benet import PRETRAINED
+
+    require("onnxruntime")
+    state = hashlib.sha256()
+    for net in (bnet, enet):
+        for name, tensor in net.state_dict().items():
+            state.update(name.encode())
+            state.update(tensor.detach().cpu().to(torch.float32).numpy().tobytes())
+    digest = state.hexdigest()
+    path = cached(cache_key(digest, graph="karaali-2022-dense"),
+                  lambda: export_dense(bnet, enet, PRETRAINED[0], digest))
+    return OnnxDense(path, device)
