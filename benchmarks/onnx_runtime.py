@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", metavar="NAME", help="these networks only")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--network-only", action="store_true", help="time the network alone (a shorter run)")
     parser.add_argument("--karaali", action="store_true", help="also karaali-2022's defocus map (dense B-Net + E-Net)")
     args = parser.parse_args(argv)
 
@@ -74,8 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         methods = [defocus.load(name, runtime=runtime) for runtime in ("torch", "onnx")]
         x = working_size_input(image, methods[0].working_size)
-        detect = [median_seconds(lambda m=m: m.predict(image), args.runs) for m in methods]
         network = [median_seconds(lambda m=m: m.network(x), args.runs) for m in methods]
+        if args.network_only:
+            print(f"| {name} | – | – | {network[0]:.3f} | {network[1]:.3f} | – / {network[0] / network[1]:.2f}× | – |",
+                  flush=True)
+            continue
+        detect = [median_seconds(lambda m=m: m.predict(image), args.runs) for m in methods]
         diff = float(np.abs(methods[0].predict(image) - methods[1].predict(image)).max())
         print(f"| {name} | {detect[0]:.3f} | {detect[1]:.3f} | {network[0]:.3f} | {network[1]:.3f} | "
               f"{detect[0] / detect[1]:.2f}× / {network[0] / network[1]:.2f}× | {diff:.1e} |", flush=True)

@@ -447,7 +447,7 @@ def load_from_args(name: str, *, task: str | None = None, device: str = "cpu", w
     if weights is not None:
         kwargs["weights"] = weights
     if runtime is not None:
-        if info.pretrained is None:
+        if "runtime" not in option_names(_class(info)):
             raise UsageError(f"--runtime {runtime}: method {info.name!r} runs no network; the runtime is a learned "
                              "method's")
         kwargs["runtime"] = runtime
