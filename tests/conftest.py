@@ -57,6 +57,19 @@ def two_values_and_a_wall(h: int, w: int, left: int, right: int, wall: int):
     return image, sparse, known, marked
 
 
+@pytest.fixture(autouse=True, scope="session")
+def onnx_cache(tmp_path_factory):
+    """A cache folder of the test session: ONNX exports (the default runtime of some networks where onnxruntime is
+    installed) never go into the user's cache."""
+    previous = os.environ.get("DEFOCUS_CACHE")
+    os.environ["DEFOCUS_CACHE"] = str(tmp_path_factory.mktemp("defocus-cache"))
+    yield Path(os.environ["DEFOCUS_CACHE"])
+    if previous is None:
+        os.environ.pop("DEFOCUS_CACHE", None)
+    else:
+        os.environ["DEFOCUS_CACHE"] = previous
+
+
 @pytest.fixture
 def half_blurred_image():
     return half_blurred()

@@ -85,7 +85,8 @@ def run_batch(
     from .io import find_images, read_image, writable_folder
 
     if args is not None:
-        request = MethodRequest(args.method, args.method_task, args.device, args.weights, tuple(args.option))
+        request = MethodRequest(args.method, args.method_task, args.device, args.weights, tuple(args.option),
+                                getattr(args, "runtime", None))
         engine = _engine_options(args)
         method = request.load("cpu" if engine.name == "ray" else None)  # every usage error before any work
         steps = PhotoSteps(read or partial(read_image, max_pixels=args.max_pixels), process, request, force)
@@ -234,7 +235,8 @@ def cmd_methods(args: argparse.Namespace) -> int:
     for name in registry.available(args.task):
         info = registry.describe(name)
         also = f" (also: {', '.join(info.aliases)})" if info.aliases else ""
-        print(f"{name}\t{info.task}\t{info.summary}{also}")
+        runs = f" [runtime: {info.pretrained.default_runtime()}]" if info.pretrained is not None else ""
+        print(f"{name}\t{info.task}\t{info.summary}{also}{runs}")
     return 0
 
 
@@ -305,6 +307,9 @@ def add_batch_arguments(p: argparse.ArgumentParser, default_method: str | None, 
                         "its bundled weights")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a method option (repeatable); VALUE is read as a Python literal, else as a string")
+    p.add_argument("--runtime", choices=("torch", "onnx"),
+                   help="what runs a learned method's network: torch, or onnxruntime on its ONNX export (needs "
+                        "'defocus[onnx]'); default: as 'defocus methods' shows")
     p.add_argument("--max-pixels", type=_positive_pixels, default=MAX_PIXELS, metavar="N",
                    help=f"refuse images with more pixels than N (default {MAX_PIXELS:.0e}; bounds memory)")
     p.set_defaults(method_task=task)
@@ -355,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
                    command="defocus.synth.command")
     sub.add_parser("train", help="train a blur detector (synthetic defocus and/or real labelled folders)",
                    command="defocus.train.command")
+    sub.add_parser("export", help="a network as an ONNX file (working size, normalisation in its metadata)",
+                   command="defocus.export.command")
 
     p = sub.add_parser("methods", help="list methods: name, task, summary")
     p.add_argument("--task", choices=registry.TASKS, help="only DBD or only DME methods")

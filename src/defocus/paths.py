@@ -16,3 +16,13 @@ def shared_dir() -> Path:
     """``$DEFOCUS_SHARED`` if set, else ``shared/`` beside the repository (the folder may not exist)."""
     env = os.environ.get("DEFOCUS_SHARED")
     return Path(env).expanduser() if env else Path(__file__).resolve().parents[3] / "shared"
+
+
+def cache_dir() -> Path:
+    """Where defocus keeps what it derives from its own files (ONNX exports of the networks):
+    ``$DEFOCUS_CACHE`` if set, else ``$XDG_CACHE_HOME/defocus``, else ``~/.cache/defocus``."""
+    env = os.environ.get("DEFOCUS_CACHE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME")
+    return (Path(base).expanduser() if base else Path.home() / ".cache") / "defocus"

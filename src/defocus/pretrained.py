@@ -36,6 +36,9 @@ class Pretrained:
         One line for ``defocus methods``; citation of the method; licence of the weights.
     aliases : tuple of str
         Other names that resolve to this entry (names users typed before).
+    runtime : {"torch", "onnx"}
+        What runs the network by default: ``"onnx"`` where onnxruntime was measured faster for it
+        (``benchmarks/onnx_runtime.py``) and is installed (torch otherwise), else ``"torch"``.
     """
 
     name: str
@@ -52,6 +55,14 @@ class Pretrained:
     paper: str = ""
     licence: str = "MIT (trained here on synthetic data)"
     aliases: tuple[str, ...] = ()
+    runtime: str = "torch"
+
+    def default_runtime(self) -> str:
+        """The runtime used when none is asked for: ``"onnx"`` where the entry prefers it and onnxruntime is
+        installed (looked up without importing it, so listing methods stays light), else ``"torch"``."""
+        import importlib.util
+
+        return "onnx" if self.runtime == "onnx" and importlib.util.find_spec("onnxruntime") else "torch"
 
     @property
     def model(self) -> dict:

@@ -434,9 +434,10 @@ def check_device(device: str) -> None:
 
 
 def load_from_args(name: str, *, task: str | None = None, device: str = "cpu", weights: str | None = None,
-                   options: list[str] | tuple[str, ...] = ()) -> Method:
-    """The method a command line asks for: ``-m NAME`` (of ``task`` if given), ``--device``, ``--weights FILE`` and
-    the ``--option KEY=VALUE`` strings. Every mistake in them is a :class:`UsageError` (the CLI exits 2)."""
+                   options: list[str] | tuple[str, ...] = (), runtime: str | None = None) -> Method:
+    """The method a command line asks for: ``-m NAME`` (of ``task`` if given), ``--device``, ``--weights FILE``,
+    the ``--option KEY=VALUE`` strings and ``--runtime`` (a learned method's: torch or onnx). Every mistake in them
+    is a :class:`UsageError` (the CLI exits 2)."""
     info = describe(name)
     if task is not None and info.task != task:
         other = "detect" if info.task == "dbd" else "estimate"
@@ -445,4 +446,9 @@ def load_from_args(name: str, *, task: str | None = None, device: str = "cpu", w
     kwargs = parse_options(list(options), "--option")
     if weights is not None:
         kwargs["weights"] = weights
+    if runtime is not None:
+        if "runtime" not in option_names(_class(info)):
+            raise UsageError(f"--runtime {runtime}: method {info.name!r} runs no network; the runtime is a learned "
+                             "method's")
+        kwargs["runtime"] = runtime
     return load(name, device=device, **kwargs)

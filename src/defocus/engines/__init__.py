@@ -32,21 +32,23 @@ def photo_failure(path: Path, exc: BaseException) -> str:
 
 @dataclass(frozen=True)
 class MethodRequest:
-    """The method a command line asks for (``-m``, ``--device``, ``--weights``, ``--option``), so that every
-    worker can load its own copy: once in this process for the local engine, once per actor on Ray."""
+    """The method a command line asks for (``-m``, ``--device``, ``--weights``, ``--option``, ``--runtime``), so
+    that every worker can load its own copy: once in this process for the local engine, once per actor on Ray."""
 
     name: str
     task: str | None = None
     device: str = "cpu"
     weights: str | None = None
     options: tuple[str, ...] = ()
+    runtime: str | None = None
 
     def load(self, device: str | None = None):
         """The loaded method (:func:`defocus.registry.load_from_args`), on ``device`` if given."""
         from .. import registry
 
         return registry.load_from_args(self.name, task=self.task, device=device or self.device,
-                                       weights=self.weights, options=list(self.options))
+                                       weights=self.weights, options=list(self.options),
+                                       runtime=self.runtime)
 
 
 @dataclass(frozen=True)

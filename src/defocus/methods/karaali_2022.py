@@ -23,7 +23,7 @@ import os
 
 import numpy as np
 
-from ..errors import DefocusError
+from ..errors import DefocusError, UsageError
 from ..filters import domain_transform
 from ..nets.benet import detect_edges  # the edge detector B-Net/E-Net patches are centred on, in training too
 from ..registry import Method
@@ -77,7 +77,7 @@ def pad_image(image: np.ndarray) -> np.ndarray:
 
 
 def classify_edges(image: np.ndarray, edges: np.ndarray, bnet, enet=None, batch: int = 4096, device: str = "cpu",
-                   dense: bool = True, tile: int = 512):
+                   dense: bool = True, tile: int = 512, runtime=None):
     """Blur level and edge type of every edge pixel.
 
     Parameters
@@ -88,6 +88,8 @@ def classify_edges(image: np.ndarray, edges: np.ndarray, bnet, enet=None, batch:
         patch, ``batch`` patches per call — the reference; both give the same scores up to float32 rounding.
     batch : int
         Patches (or, dense, edge pixels in the per-pixel part of the heads) per network call.
+    runtime : callable, optional
+        Runs the dense blocks instead of torch (:class:`defocus.nets.onnx.OnnxDense`; dense only).
 
     Returns
     -------
@@ -111,7 +113,7 @@ def classify_edges(image: np.ndarray, edges: np.ndarray, bnet, enet=None, batch:
     if dense:
         from ..nets.benet_dense import dense_logits
 
-        blur_logits, edge_logits = dense_logits(bnet, enet, padded, ys, xs, tile, batch, device)
+        blur_logits, edge_logits = dense_logits(bnet, enet, padded, ys, xs, tile, batch, device, runtime)
         level[:] = blur_logits.argmax(1).numpy()
         if edge_logits is not None:
             depth[:] = edge_logits.argmax(1).numpy() == 1
@@ -188,6 +190,9 @@ class Karaali2022(Method):
         Side (px) of the blocks of the dense evaluation; memory grows with its square (≈ 80 MB per activation at 512).
     bnet_weights, enet_weights : str or path, optional
         Other weight files (written by ``defocus train --config benet`` / ``enet``); no sha256 is required for them.
+    runtime : {"torch", "onnx"}
+        What runs the dense B-Net + E-Net: torch, or onnxruntime on their export (``defocus export -m
+        karaali-2022``; made once into the cache folder, docs/onnx.md). onnx needs ``dense`` and E-Net (ψ > 0).
     """
 
     task = "dme"
@@ -197,7 +202,7 @@ class Karaali2022(Method):
 
     def __init__(self, device: str = "cpu", edges=None, edge_channel: str = "hue", psi: float = 100.0,
                  batch: int = 4096, bnet_weights=None, enet_weights=None, sigma_r: float = 3.75,
-                 iterations: int = 5, dense: bool = True, tile: int = 512) -> None:
+                 iterations: int = 5, dense: bool = True, tile: int = 512, runtime: str = "torch") -> None:
         super().__init__(device=device)
         self.edges = edges
         self.edge_channel = edge_channel
@@ -215,6 +220,17 @@ class Karaali2022(Method):
         self.bnet.to(device)
         if self.enet is not None:
             self.enet.to(device)
+        self.runtime = runtime
+        self._dense_runtime = None
+        if runtime == "onnx":
+            if not self.dense or self.enet is None:
+                raise UsageError("karaali-2022: runtime='onnx' runs the dense B-Net + E-Net: it needs dense=True "
+                                 "and psi > 0")
+            from ..nets.onnx import dense_runtime
+
+            self._dense_runtime = dense_runtime(self.bnet, self.enet, device)
+        elif runtime != "torch":
+            raise UsageError(f"karaali-2022: runtime={runtime!r} is not one of torch, onnx")
 
     def edge_map(self, image: np.ndarray) -> np.ndarray:
         """The edges the method uses: the user's map or Canny (bool (H, W))."""
@@ -230,7 +246,7 @@ class Karaali2022(Method):
         img = np.asarray(image, dtype=np.float32)
         edges = self.edge_map(img)
         ys, xs, radius, depth = classify_edges(img, edges, self.bnet, self.enet, self.batch, self.device,
-                                             dense=self.dense, tile=self.tile)
+                                             dense=self.dense, tile=self.tile, runtime=self._dense_runtime)
         h, w = edges.shape
         sparse = np.zeros((h, w), np.float32)
         pattern = np.zeros((h, w), bool)

@@ -14,13 +14,17 @@ One class runs them all: :class:`NetworkDetector`, built by :func:`defocus.load`
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import WeightsError
+from ..errors import UsageError, WeightsError
 from ..pretrained import Pretrained
 from ..registry import Method
+
+#: How a network can run: in torch, or exported to ONNX in onnxruntime (:mod:`defocus.nets.onnx`).
+RUNTIMES = ("torch", "onnx")
 
 
 class NetworkDetector(Method):
@@ -50,16 +54,22 @@ class NetworkDetector(Method):
     output : int
         The papers' single-output ablation (DeFusionNet_Ok, R²MRF_Ok): k ≥ 1 uses layer k's last-step side output
         instead of the fused map (networks with ``output_layers`` only: DeFusionNet, R²MRF; 0 = the fused map).
+    runtime : {"torch", "onnx"}, optional
+        What runs the network: torch, or onnxruntime on its ONNX export (:mod:`defocus.nets.onnx`; CUDA provider
+        first for ``device="cuda"`` when present). Default: the entry's :attr:`~defocus.pretrained.Pretrained.runtime`
+        where onnxruntime is installed, else torch. Pre- and post-processing are the same code for both.
+    onnx : path, optional
+        An ``.onnx`` file from ``defocus export`` to run (implies ``runtime="onnx"``); by default the network is
+        exported once into the cache folder (``$DEFOCUS_CACHE``, else ``~/.cache/defocus``), keyed by the weights'
+        sha256 and the versions that shape the graph.
     """
 
     def __init__(self, pretrained: Pretrained, /, device: str = "cpu", working_size: int | None = None,
                  weights: str | None = None, sha256: str | None = None, refine: bool = True,
-                 radius_scale: float = 2.0, eps: float = 1e-2, output: int = 0):
+                 radius_scale: float = 2.0, eps: float = 1e-2, output: int = 0, runtime: str | None = None,
+                 onnx: str | None = None):
         super().__init__(device=device)
-        import torch
-
-        from ..nets.layers import fuse_conv_bn
-        from ..nets.modelfile import BUNDLED_DIR, load_model
+        from ..nets.modelfile import BUNDLED_DIR
 
         self.pretrained = pretrained
         self.name, self.task = pretrained.name, pretrained.task
@@ -72,22 +82,93 @@ class NetworkDetector(Method):
             sha256 = str(sha256).lower()
             if not re.fullmatch(r"[0-9a-f]{8,64}", sha256):
                 raise WeightsError(f"{self.name}: sha256={sha256!r} is not a hex digest (8 to 64 hex digits)")
-        path = Path(weights) if weights is not None else BUNDLED_DIR / pretrained.file
-        digest = sha256 if weights is not None else pretrained.sha256
-        model, self.metadata = load_model(path, sha256=digest, device=device)
-        if output:
-            layers = getattr(model, "output_layers", 0)
-            if not 1 <= int(output) <= layers:
-                raise ValueError(f"{self.name}: output={output} needs a network with per-layer outputs 1…{layers}")
-            model.output = int(output)
-        self.model = fuse_conv_bn(model).to(memory_format=torch.channels_last)
+        self._path = Path(weights) if weights is not None else BUNDLED_DIR / pretrained.file
+        self._digest = sha256 if weights is not None else pretrained.sha256
+        self._model = None
+        self.output = int(output)
         self.working_size = int(working_size if working_size is not None else pretrained.working_size)
         self.refine = bool(refine)
         self.radius_scale = float(radius_scale)
         self.eps = float(eps)
+        self.runtime = choose_runtime(self.name, pretrained, runtime, onnx)
+        if self.runtime == "onnx":
+            try:
+                self.network = self._onnx_network(onnx)
+            except UsageError as exc:
+                if runtime is not None or onnx is not None:
+                    raise
+                # onnx was only the default (no cache folder, no onnx package to export with): torch runs it
+                warnings.warn(f"{self.name}: {exc}; running it in torch", stacklevel=2)
+                self.runtime = "torch"
+        if self.runtime == "torch":
+            from ..nets.models import TorchNetwork
+
+            self.network = TorchNetwork(self.model, device, channels_last=True)
+
+    @property
+    def model(self):
+        """The torch network (conv/BN fused, channels-last), loaded on first use: the ONNX runtime needs it only
+        to export."""
+        if self._model is None:
+            import torch
+
+            from ..nets.layers import fuse_conv_bn
+            from ..nets.modelfile import load_model
+
+            model, self.metadata = load_model(self._path, sha256=self._digest, device=self.device)
+            if self.output:
+                layers = getattr(model, "output_layers", 0)
+                if not 1 <= self.output <= layers:
+                    raise ValueError(f"{self.name}: output={self.output} needs a network with per-layer outputs "
+                                     f"1…{layers}")
+                model.output = self.output
+            self._model = fuse_conv_bn(model).to(memory_format=torch.channels_last)
+        return self._model
+
+    def _onnx_network(self, onnx: str | None):
+        """The network exported to ONNX and run by onnxruntime: ``onnx`` (a file from ``defocus export``) or the
+        export of these weights in the cache folder, made on first use."""
+        from ..nets import onnx as ox
+        from ..nets.weights import verify_sha256
+
+        sha256 = verify_sha256(self._path, self._digest)
+        if onnx is not None:
+            network = ox.OnnxNetwork(onnx, self.device)
+            exported_from = network.metadata.get("weights_sha256")
+            if exported_from and exported_from != sha256:
+                raise WeightsError(f"{onnx}: exported from other weights (sha256 {exported_from[:16]}…) than "
+                                   f"{self.name}'s {self._path.name} ({sha256[:16]}…)")
+            return network
+        ox.require("onnxruntime")
+        path = ox.cached(ox.cache_key(sha256, output=self.output), self.onnx_bytes)
+        return ox.OnnxNetwork(path, self.device)
+
+    def onnx_bytes(self) -> bytes:
+        """This network (with its ``output`` choice) exported to ONNX, metadata included
+        (:func:`defocus.nets.onnx.export_network`); what ``defocus export`` writes and the cache holds."""
+        from ..nets.onnx import export_network
+        from ..nets.weights import verify_sha256
+
+        return export_network(self.model, self.pretrained, verify_sha256(self._path, self._digest))
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         from ..nets.predict import predict_blur
 
-        return predict_blur(self.model, image, working_size=self.working_size, device=self.device,
-                            refine=self.refine, radius_scale=self.radius_scale, eps=self.eps, channels_last=True)
+        return predict_blur(self.network, image, working_size=self.working_size, refine=self.refine,
+                            radius_scale=self.radius_scale, eps=self.eps)
+
+
+def choose_runtime(name: str, pretrained: Pretrained, runtime: str | None, onnx: str | None) -> str:
+    """``"torch"`` or ``"onnx"``: the one asked for, else onnx where an ``onnx`` file is given or the entry prefers
+    it (:attr:`Pretrained.runtime`, measured faster) and onnxruntime is installed, else torch."""
+    from ..nets import onnx as ox
+
+    if runtime is None:
+        return "onnx" if onnx is not None else pretrained.default_runtime()
+    if runtime not in RUNTIMES:
+        raise UsageError(f"{name}: runtime={runtime!r} is not one of {', '.join(RUNTIMES)}")
+    if runtime == "torch" and onnx is not None:
+        raise UsageError(f"{name}: onnx={onnx} runs in onnxruntime; it cannot go with runtime=torch")
+    if runtime == "onnx":
+        ox.require("onnxruntime")
+    return runtime

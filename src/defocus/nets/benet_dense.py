@@ -46,7 +46,10 @@ def max_pool_stride1(x: torch.Tensor, k: int, dilation: int = 1) -> torch.Tensor
         n = t.shape[dim] - dilation * (k - 1)
         out = t.narrow(dim, 0, n).clone()
         for i in range(1, k):
-            torch.maximum(out, t.narrow(dim, i * dilation, n), out=out)
+            if torch.jit.is_tracing():  # ONNX has no in-place maximum
+                out = torch.maximum(out, t.narrow(dim, i * dilation, n))
+            else:
+                torch.maximum(out, t.narrow(dim, i * dilation, n), out=out)
         return out
 
     return along(along(x, 3), 2)
@@ -120,13 +123,39 @@ def head_logits(head: nn.Sequential, maps: list[tuple[torch.Tensor, int]], ys: n
         if first.bias is not None:
             acc = acc + first.bias
         # (N, C, n, n), channels-last in memory, through the rest of the head: ReLU, convs, FC layers
-        out.append(head[1:](acc.reshape(len(y), n, n, -1).permute(0, 3, 1, 2)))
+        out.append(head[1:](acc.reshape(-1, n, n, acc.shape[-1]).permute(0, 3, 1, 2)))
     return torch.cat(out)
+
+
+def block_logits(bnet: BNet, enet: ENet | None, x: torch.Tensor, ys, xs,
+                 batch: int = 4096) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """B-Net and E-Net logits of the 41×41 windows with top-left corners (ys, xs) of one block ``x`` (1, 3, h, w)
+    of the padded image, centred (minus 0.5)."""
+    maps = f1_maps(bnet.f1, x)
+    blur = head_logits(bnet.b, maps, ys, xs, batch)
+    if enet is None:
+        return blur, None
+    emaps = maps if enet.f1 is bnet.f1 else f1_maps(enet.f1, x)
+    return blur, head_logits(enet.e, emaps + [stream_map(enet.f2, x)], ys, xs, batch)
+
+
+class DenseBENet(nn.Module):
+    """The dense evaluation of one block as a module (what ``defocus export -m karaali-2022`` exports):
+    ``block`` (1, 3, h, w) RGB in [0, 1], ``ys``, ``xs`` (N,) int64 window corners → (N, 23) and (N, 2) logits."""
+
+    def __init__(self, bnet: BNet, enet: ENet) -> None:
+        super().__init__()
+        self.bnet, self.enet = bnet, enet
+
+    def forward(self, block: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # one batch for every pixel: a traced loop over batches would keep the example's count
+        return block_logits(self.bnet, self.enet, block - 0.5, ys, xs, batch=1 << 62)
 
 
 @torch.inference_mode()
 def dense_logits(bnet: BNet, enet: ENet | None, padded: np.ndarray, ys: np.ndarray, xs: np.ndarray,
-                 tile: int = 512, batch: int = 4096, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor | None]:
+                 tile: int = 512, batch: int = 4096, device: str = "cpu",
+                 runtime=None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """B-Net and E-Net logits of the 41×41 windows of ``padded`` with top-left corners (ys, xs).
 
     Parameters
@@ -141,6 +170,10 @@ def dense_logits(bnet: BNet, enet: ENet | None, padded: np.ndarray, ys: np.ndarr
         78 MB at 512, a few alive at once. Larger blocks repeat less of the 40-px margin.
     batch : int
         Edge pixels per call of the per-pixel part of the heads (≈ 6.4 kB each).
+    runtime : callable, optional
+        Computes one block instead of torch: ``runtime(block, ys, xs) -> (bnet_logits, enet_logits)`` with the
+        block float32 (1, 3, h, w) in [0, 1] and arrays out (the exported :class:`DenseBENet`, run by
+        :class:`defocus.nets.onnx.OnnxDense`; all of a block's edge pixels in one call).
 
     Returns
     -------
@@ -163,12 +196,14 @@ def dense_logits(bnet: BNet, enet: ENet | None, padded: np.ndarray, ys: np.ndarr
         by, bx = ys[sel], xs[sel]
         y0, x0 = by.min(), bx.min()  # only the part of the tile that holds edge pixels
         y1, x1 = by.max() + FIELD, bx.max() + FIELD
-        x = torch.from_numpy(padded[y0:y1, x0:x1]).to(device).permute(2, 0, 1)[None] - 0.5
-        x = x.contiguous(memory_format=torch.channels_last)  # faster convolutions on the CPU
-        maps = f1_maps(bnet.f1, x)
-        bout[sel] = head_logits(bnet.b, maps, by - y0, bx - x0, batch).float().cpu()
+        if runtime is not None:
+            block = np.ascontiguousarray(padded[y0:y1, x0:x1].transpose(2, 0, 1))[None]
+            blur, edge = (torch.from_numpy(np.asarray(t)) for t in runtime(block, by - y0, bx - x0))
+        else:
+            x = torch.from_numpy(padded[y0:y1, x0:x1]).to(device).permute(2, 0, 1)[None] - 0.5
+            x = x.contiguous(memory_format=torch.channels_last)  # faster convolutions on the CPU
+            blur, edge = block_logits(bnet, enet, x, by - y0, bx - x0, batch)
+        bout[sel] = blur.float().cpu()
         if enet is not None:
-            emaps = maps if enet.f1 is bnet.f1 else f1_maps(enet.f1, x)
-            emaps = emaps + [stream_map(enet.f2, x)]
-            eout[sel] = head_logits(enet.e, emaps, by - y0, bx - x0, batch).float().cpu()
+            eout[sel] = edge.float().cpu()
     return bout, eout

@@ -46,8 +46,9 @@ def _to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     # ×2 steps keep the release's alignment; odd input sizes fall back to an exact resize
     while x.shape[-1] < like.shape[-1] and x.shape[-2] < like.shape[-2]:
         x = _up2(x)
-    return x if x.shape[-2:] == like.shape[-2:] else F.interpolate(x, size=like.shape[-2:], mode="bilinear",
-                                                                   align_corners=True)
+    if x.shape[-2:] == like.shape[-2:] and not torch.jit.is_tracing():  # a trace always resizes (layers.resize)
+        return x
+    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=True)
 
 
 class DFFNet(nn.Module):
@@ -145,6 +146,7 @@ PRETRAINED = [
         file="dffnet_mobilenetv2_synth.safetensors",
         sha256="8a3bb477825398c0e4efe913f5226a655c892fe70b754ea8774eab8f715ded0e",
         recipe="ddffnet-stage1-mobilenetv2-cpu",
+        runtime="onnx",  # onnxruntime measured about 2x faster for it (docs/onnx.md)
         summary="DFFNet's decoder (RFB, dense fusion, side attention) on MobileNetV2 (paper: ResNeSt-101), trained on "
                 "synthetic defocus; D-DFFNet's stage-1 model",
         paper=_PAPER,
@@ -157,6 +159,7 @@ PRETRAINED = [
         file="ddffnet_mobilenetv2_synth.safetensors",
         sha256="be260eaba5c8bfde4aa8733832fb3c4a0477b3dc7b1913e1b4aa4b3a7829681b",
         recipe="ddffnet-stage2-mobilenetv2-cpu",
+        runtime="onnx",  # onnxruntime measured about 2x faster for it (docs/onnx.md)
         summary="D-DFFNet: DFFNet (MobileNetV2) distilled from the bundled DFFNet only; no depth teacher "
                 "(no depth model is available here), so not the paper's depth distillation",
         paper=_PAPER,

@@ -39,7 +39,11 @@ def sep_conv(cin: int, cout: int) -> nn.Sequential:
 def resize(x: torch.Tensor, size) -> torch.Tensor:
     """Bilinear resize (corners not aligned) of (B, C, h, w) to ``size`` = (H, W); returned as is if already there."""
     size = tuple(size)
-    return x if tuple(x.shape[-2:]) == size else F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    # A trace (ONNX export) records one branch: it always resizes (an identity at equal sizes), so the exported
+    # graph fits every input size, not only those whose feature sizes matched the traced example's.
+    if tuple(x.shape[-2:]) == size and not torch.jit.is_tracing():
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
 class RFB(nn.Module):

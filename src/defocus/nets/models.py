@@ -38,27 +38,48 @@ def build_model(arch: dict, pretrained=False) -> nn.Module:
     return getattr(importlib.import_module(module), cls)(pretrained=pretrained, **arch)
 
 
-def working_size_probability(model: nn.Module, image: np.ndarray, size: int, device: str = "cpu",
+class TorchNetwork:
+    """A torch network as a runtime of the detector: float32 array (N, 3, H, W) in [0, 1] → blur probability
+    (N, 1, H, W) in [0, 1] (the other runtime is :class:`defocus.nets.onnx.OnnxNetwork`).
+
+    ``channels_last`` feeds the input in channels-last memory format (faster on a CPU for a model converted to it).
+    """
+
+    def __init__(self, model: nn.Module, device: str = "cpu", channels_last: bool = False) -> None:
+        self.model, self.device, self.channels_last = model, device, channels_last
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
+        if self.channels_last:
+            t = t.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            return torch.sigmoid(self.model(t)).float().cpu().numpy()
+
+
+def working_size_input(image: np.ndarray, size: int) -> np.ndarray:
+    """A photo resized (area filter) to ``size``×``size`` as the networks' input: float32 (1, 3, size, size)."""
+    img = np.ascontiguousarray(image, dtype=np.float32)
+    small = img if img.shape[:2] == (size, size) else cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(small.transpose(2, 0, 1))[None]
+
+
+def working_size_probability(model, image: np.ndarray, size: int, device: str = "cpu",
                              channels_last: bool = False) -> np.ndarray:
     """A network's blur probability for a photo resized (area filter) to ``size``×``size``.
 
     Parameters
     ----------
-    model : network from :func:`build_model` (in eval mode)
+    model : network from :func:`build_model` (in eval mode), or a runtime (:class:`TorchNetwork`,
+        :class:`defocus.nets.onnx.OnnxNetwork`: any callable from the input array to the probability array)
     image : ndarray (H, W, 3) float32 RGB in [0, 1]
     size : int
         Working size in px (the size the network was trained at).
-    channels_last : bool
-        Feed the input in channels-last memory format (faster on a CPU for a model converted to it).
+    device, channels_last :
+        Where and how a torch network runs (see :class:`TorchNetwork`); a runtime carries its own.
 
     Returns
     -------
     ndarray (size, size) float32 in [0, 1], 1 = out of focus
     """
-    img = np.ascontiguousarray(image, dtype=np.float32)
-    small = img if img.shape[:2] == (size, size) else cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
-    x = torch.from_numpy(np.ascontiguousarray(small.transpose(2, 0, 1)))[None].to(device)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode():
-        return torch.sigmoid(model(x))[0, 0].float().cpu().numpy()
+    run = TorchNetwork(model, device, channels_last) if isinstance(model, nn.Module) else model
+    return np.asarray(run(working_size_input(image, size))[0, 0], dtype=np.float32)

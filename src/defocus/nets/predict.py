@@ -8,20 +8,20 @@ full-resolution grey image (:func:`defocus.filters.guided.guided_upsample`).
 from __future__ import annotations
 
 import numpy as np
-from torch import nn
 
 from ..filters.guided import guided_upsample
 from .models import working_size_probability
 
 
-def predict_blur(model: nn.Module, image: np.ndarray, *, working_size: int = 320, device: str = "cpu",
+def predict_blur(model, image: np.ndarray, *, working_size: int = 320, device: str = "cpu",
                  refine: bool = True, radius_scale: float = 2.0, eps: float = 1e-2,
                  channels_last: bool = False) -> np.ndarray:
     """Full-resolution blur map of one photo from a network in eval mode.
 
     Parameters
     ----------
-    model : network from :func:`defocus.nets.models.build_model`
+    model : network from :func:`defocus.nets.models.build_model`, or a runtime
+        (:class:`defocus.nets.models.TorchNetwork`, :class:`defocus.nets.onnx.OnnxNetwork`)
     image : ndarray (H, W, 3) float32 RGB in [0, 1]
     working_size : int
         Side in px of the square the photo is resized to for the network.
