@@ -3,6 +3,7 @@ input, of the result deblurred with the ground-truth σ map (the ceiling) and wi
 
     nice python benchmarks/deblur.py [--n 24] [--size 320] [--seed 777]
     nice python benchmarks/deblur.py --ablation [--n 12]    # the choices of docs/deblur.md, ground-truth maps only
+    nice python benchmarks/deblur.py --figures docs/img       # the before/after crops of docs/deblur.md
 
 Scenes come from the synthetic engine's test split: ``render_scaled(rng, (0, 1), size, split="test")`` renders one
 scene all in focus (×0, the sharp reference) and defocused (×1, the blurry photo) through the same camera draw (noise,
@@ -49,8 +50,8 @@ VARIANTS = {
     "defaults": {},
     "sRGB values instead of linear light": dict(linear=False),
     "disk PSF instead of Gaussian": dict(psf="disk"),
-    "data weight 300": dict(data_weight=300.0),
-    "data weight 3000": dict(data_weight=3000.0),
+    "data weight 100": dict(data_weight=100.0),
+    "data weight 1000": dict(data_weight=1000.0),
     "alpha 1/2": dict(alpha=0.5),
     "level ratio 1.5": dict(ratio=1.5),
 }
@@ -69,13 +70,35 @@ def ablation(args: argparse.Namespace) -> None:
         print(f"| {name} | {m[0]:.2f} | {m[1]:.3f} |")
 
 
+#: Example photo → crop (top, left, height, width) in px shown before/after in docs/deblur.md.
+FIGURES = {"tulips": (120, 0, 240, 300), "quokka": (150, 560, 240, 400)}
+
+
+def figures(folder: Path) -> None:
+    """Side-by-side crops (left: the photo, right: deblurred with the default estimator's map), JPEG."""
+    from defocus.io import write_image
+
+    for name, (top, left, height, width) in FIGURES.items():
+        photo = read_image(EXAMPLE.with_name(f"{name}.jpg"))
+        result = deblur(photo)
+        crop = (slice(top, top + height), slice(left, left + width))
+        gap = np.ones((height, 6, 3), np.float32)
+        path = write_image(folder / f"deblur_{name}.jpg", np.concatenate([photo[crop], gap, result[crop]], axis=1),
+                           quality=88, force=True)
+        print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KB)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=24, help="number of scenes (default 24)")
     parser.add_argument("--size", type=int, default=320, help="scene side in px (default 320)")
     parser.add_argument("--seed", type=int, default=777)
     parser.add_argument("--ablation", action="store_true", help="compare the solver's choices on ground-truth maps")
+    parser.add_argument("--figures", type=Path, metavar="DIR", help="write the before/after crops into DIR")
     args = parser.parse_args()
+    if args.figures:
+        figures(args.figures)
+        return
     if args.ablation:
         ablation(args)
         return

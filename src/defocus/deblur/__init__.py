@@ -20,7 +20,7 @@ from .hyperlaplacian import deconvolve
 from .levels import PSFS, check_sigma_map, deconvolve_map, sigma_levels
 
 #: Defaults of :func:`deblur`, measured on synthetic training scenes (docs/deblur.md).
-DEFAULTS: dict[str, Any] = dict(psf="gaussian", data_weight=1000.0, alpha=2.0 / 3.0, linear=True, min_sigma=0.5,
+DEFAULTS: dict[str, Any] = dict(psf="gaussian", data_weight=300.0, alpha=2.0 / 3.0, linear=True, min_sigma=0.5,
                                 ratio=1.25, feather=1.5, tile=512)
 
 

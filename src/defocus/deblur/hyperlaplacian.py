@@ -106,7 +106,7 @@ def deconvolve(
     observed: np.ndarray,
     psf: np.ndarray,
     *,
-    weight: float = 1000.0,
+    weight: float = 300.0,
     alpha: float = 2.0 / 3.0,
     beta_start: float = BETA_START,
     beta_max: float = BETA_MAX,
@@ -125,7 +125,7 @@ def deconvolve(
         The blur kernel, odd-sized, summing to 1, h ≤ H and w ≤ W.
     weight : float
         λ, the data term's weight (> 0). Larger trusts the observation more: sharper, noisier. With values in
-        [0, 1], ~1000 suits 8-bit JPEG photos in linear light (docs/deblur.md); the paper used 2000.
+        [0, 1], ~300 suits 8-bit JPEG photos in linear light (docs/deblur.md); the paper used 2000.
     alpha : float
         Exponent of the prior, in (0, 1]; natural images' gradients follow α ≈ 0.5–0.8.
     beta_start, beta_max, beta_rate : float
