@@ -356,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
                    command="defocus.magnify.command")
     sub.add_parser("evaluate", help="score predicted maps against ground truth under a named protocol",
                    command="defocus.evaluate.command")
+    sub.add_parser("deblur", help="deblur by the defocus map: <stem>_deblurred.png", command="defocus.deblur.command")
     sub.add_parser("synth", help="render a synthetic defocus dataset (images, blur masks, sigma and radius maps)",
                    command="defocus.synth.command")
     sub.add_parser("train", help="train a blur detector (synthetic defocus and/or real labelled folders)",
