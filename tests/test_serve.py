@@ -247,3 +247,13 @@ def test_serve_on_a_port_in_use_is_a_usage_error(capsys):
         port = busy.getsockname()[1]
         assert main(["serve", "--port", str(port), "-m", "gradient-energy"]) == 2
     assert f"--port {port}: cannot listen there" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, reason", [
+    (["-m", registry.DEFAULT_ESTIMATOR], "is a DME method"),
+    (["--estimator", registry.DEFAULT_DETECTOR], "is a DBD method"),
+    (["-m", "no-such-method"], "unknown method"),
+])
+def test_serve_refuses_bad_default_methods_before_listening(capsys, argv, reason):
+    assert main(["serve", "--port", "0", *argv]) == 2
+    assert reason in capsys.readouterr().err

@@ -243,11 +243,12 @@ def _stem(filename: str) -> str:
 
 
 def _method_name(name: str, task: str) -> str:
-    """The registry name of ``name`` (or its alias), refusing a method of the other task (ApiError 400)."""
+    """The registry name of ``name`` (or its alias); an unknown name or a method of the other task is a
+    :class:`UsageError` (400 in a request; ``defocus serve`` exits 2 for its defaults)."""
     info = registry.describe(name)
     if info.task != task:
-        other = "/api/detect" if info.task == "dbd" else "/api/estimate"
-        raise ApiError(400, f"method {name!r} is a {info.task.upper()} method; use {other}")
+        other = "/api/detect (defocus serve -m)" if info.task == "dbd" else "/api/estimate (defocus serve --estimator)"
+        raise UsageError(f"method {name!r} is a {info.task.upper()} method; use it with {other}")
     return info.name
 
 
