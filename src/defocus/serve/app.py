@@ -394,7 +394,8 @@ def create_app(*, detector: str = registry.DEFAULT_DETECTOR, estimator: str | No
               responses={200: {"content": {"image/png": {}, "application/octet-stream": {}},
                                "description": "png: the map colourised with its scale bar (as `defocus estimate` "
                                               "writes <stem>_defocus.png); npy: the float32 map in px; json: the "
-                                              "PNG as a data: URL, the size, the seconds, the units and the largest value (max_value)"},
+                                              "PNG as a data: URL, the size, the seconds, the units and the "
+                                              "largest value (max_value)"},
                          400: {}, 413: {}, 415: {}, 503: {}})
     async def estimate(request: Request,
                        image: UploadFile = File(..., description="the photo (JPEG, PNG, TIFF, WebP, BMP, GIF)"),
