@@ -22,6 +22,10 @@ class ImageReadError(DefocusError):
     """An input file is missing, empty, truncated, not an image, or too large to decode safely."""
 
 
+class ImageTooLargeError(ImageReadError):
+    """An image with more pixels than the limit allows (or a likely decompression bomb): refused before decoding."""
+
+
 class OutputExistsError(DefocusError):
     """An output file exists already and overwriting was not allowed (``--force``)."""
 

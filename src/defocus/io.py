@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from .errors import ImageReadError, OutputExistsError, UsageError
+from .errors import ImageReadError, ImageTooLargeError, OutputExistsError, UsageError
 
 #: Default largest image, in pixels, that :func:`read_image` decodes (a 24-MP photo is 24e6; 64e6 covers the
 #: 61-MP full-frame sensors). It bounds memory: every method needs well under 24 GB at this size (the heaviest need
@@ -65,12 +65,23 @@ def _is_deep_tiff(img: Image.Image) -> bool:
     return max(bits) > 8 or img.tag_v2.get(339, 1) == 3 or img.mode in ("F", "I", "I;16", "I;16B", "I;16L")
 
 
-def _is_png16_colour(path: Path, img: Image.Image) -> bool:
+def _readable(source: Path | bytes) -> Path | _io.BytesIO:
+    """What Pillow and tifffile open: the path itself, or the bytes of an upload as a fresh in-memory file."""
+    return source if isinstance(source, Path) else _io.BytesIO(source)
+
+
+def _head(source: Path | bytes, n: int) -> bytes:
+    if isinstance(source, Path):
+        with open(source, "rb") as f:
+            return f.read(n)
+    return source[:n]
+
+
+def _is_png16_colour(source: Path | bytes, img: Image.Image) -> bool:
     """A 16-bit-per-channel colour PNG (Pillow reads only 8 bits of it)."""
     if img.mode not in ("RGB", "RGBA"):
         return False
-    with open(path, "rb") as f:
-        header = f.read(26)
+    header = _head(source, 26)
     return len(header) == 26 and header[24] == 16  # IHDR bit depth
 
 
@@ -83,38 +94,39 @@ def _quiet_tifffile():
     return tifffile
 
 
-def _read_tiff(path: Path, max_pixels: int | None) -> np.ndarray:
+def _read_tiff(source: Path | bytes, label: str, max_pixels: int | None) -> np.ndarray:
     """Any TIFF tifffile reads (16/32-bit integer or float samples, planar or not) as float32 RGB, its
     orientation tag applied once; the pixel limit is checked from the header, before the samples are read."""
     tifffile = _quiet_tifffile()
     try:
-        with tifffile.TiffFile(path) as tif:
+        with tifffile.TiffFile(_readable(source)) as tif:
             page = tif.pages[0]
             if max_pixels is not None and page.imagewidth * page.imagelength > max_pixels:
-                raise ImageReadError(f"{path}: {page.imagewidth}x{page.imagelength} exceeds the limit of "
+                raise ImageTooLargeError(f"{label}: {page.imagewidth}x{page.imagelength} exceeds the limit of "
                                      f"{max_pixels / 1e6:.1f} MP (raise it with --max-pixels / max_pixels=)")
             orientation = int(page.tags[274].value) if 274 in page.tags else 1
             arr = page.asarray()
     except ImageReadError:
         raise
     except Exception as exc:  # tifffile raises many types for damaged files
-        raise ImageReadError(f"{path}: cannot decode TIFF ({str(exc).splitlines()[0] if str(exc) else exc!r})") \
+        raise ImageReadError(f"{label}: cannot decode TIFF ({str(exc).splitlines()[0] if str(exc) else exc!r})") \
             from None
     if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (3, 4):
         arr = np.moveaxis(arr, 0, 2)  # planar configuration
-    return _apply_orientation(_raw_to_rgb(arr, str(path)), orientation)
+    return _apply_orientation(_raw_to_rgb(arr, label), orientation)
 
 
-def _read_png16(path: Path, orientation: int) -> np.ndarray:
+def _read_png16(source: Path | bytes, label: str, orientation: int) -> np.ndarray:
     """A 16-bit colour PNG at full precision (Pillow would reduce it to 8 bits)."""
     import cv2
 
-    arr = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    encoded = np.fromfile(source, dtype=np.uint8) if isinstance(source, Path) else np.frombuffer(source, np.uint8)
+    arr = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
     if arr is None:
-        raise ImageReadError(f"{path}: cannot decode 16-bit image")
+        raise ImageReadError(f"{label}: cannot decode 16-bit image")
     if arr.ndim == 3:
         arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-    return _apply_orientation(_raw_to_rgb(arr, str(path)), orientation)
+    return _apply_orientation(_raw_to_rgb(arr, label), orientation)
 
 
 def samples_to_unit(arr: np.ndarray, name: str = "image") -> np.ndarray:
@@ -181,19 +193,23 @@ def _to_rgb_float(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
 
 
-def read_image(path: str | os.PathLike, *, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+def read_image(path: str | os.PathLike | bytes, *, max_pixels: int | None = MAX_PIXELS,
+               name: str | None = None) -> np.ndarray:
     """Read a photo as float32 RGB.
 
     Parameters
     ----------
-    path : str or path-like
-        JPEG, PNG, TIFF, WebP, BMP or GIF (first frame). EXIF/TIFF orientation is applied once; grayscale, palette,
+    path : str, path-like or bytes
+        A file, or the bytes of one (an upload). JPEG, PNG, TIFF, WebP, BMP or GIF (first frame). EXIF/TIFF
+        orientation is applied once; grayscale, palette,
         RGBA, CMYK, 16-bit and float images are converted (alpha is dropped). Integer samples are scaled by their
         type's maximum; float samples as described in :func:`samples_to_unit` (non-finite values are replaced, with
         a warning).
     max_pixels : int or None
         Refuse images with more pixels than this before decoding them (default :data:`MAX_PIXELS`); None: no limit
         beyond Pillow's decompression-bomb guard.
+    name : str, optional
+        What error messages call the image (default: the path; ``"image"`` for bytes).
 
     Returns
     -------
@@ -202,49 +218,56 @@ def read_image(path: str | os.PathLike, *, max_pixels: int | None = MAX_PIXELS) 
     Raises
     ------
     ImageReadError
-        For a missing, empty, truncated or non-image file, a directory, FIFO, link loop, or an image over
-        ``max_pixels``. The message is one line and names the file.
+        For a missing, empty, truncated or non-image file, a directory, FIFO or link loop. The message is one line
+        and names the file.
+    ImageTooLargeError
+        An image over ``max_pixels``, or one Pillow refuses as a decompression bomb (a subclass of ImageReadError).
     """
-    path = Path(path)
-    _check_file(path)
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        source, label = bytes(path), name or "image"
+        if not source:
+            raise ImageReadError(f"{label}: empty file (0 bytes)")
+    else:
+        source = Path(path)
+        label = name or str(source)
+        _check_file(source)
     old_limit = Image.MAX_IMAGE_PIXELS
     try:
         Image.MAX_IMAGE_PIXELS = max(max_pixels or 0, 200_000_000)
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(_readable(source)) as img:
                 if max_pixels is not None and img.width * img.height > max_pixels:
-                    raise ImageReadError(
-                        f"{path}: {img.width}x{img.height} = {img.width * img.height / 1e6:.1f} MP exceeds the limit "
+                    raise ImageTooLargeError(
+                        f"{label}: {img.width}x{img.height} = {img.width * img.height / 1e6:.1f} MP exceeds the limit "
                         f"of {max_pixels / 1e6:.1f} MP (raise it with --max-pixels / max_pixels=)"
                     )
                 if img.format == "TIFF" and _is_deep_tiff(img):
-                    return _read_tiff(path, max_pixels)
-                if img.format == "PNG" and _is_png16_colour(path, img):
-                    return _read_png16(path, img.getexif().get(0x0112, 1))
+                    return _read_tiff(source, label, max_pixels)
+                if img.format == "PNG" and _is_png16_colour(source, img):
+                    return _read_png16(source, label, img.getexif().get(0x0112, 1))
                 img.load()
                 img = ImageOps.exif_transpose(img)
                 return np.ascontiguousarray(_to_rgb_float(img))
     except ImageReadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageReadError(f"{path}: too many pixels, refused as a possible decompression bomb ({exc})") from None
+        raise ImageTooLargeError(f"{label}: too many pixels, refused as a possible decompression bomb ({exc})") \
+            from None
     except UnidentifiedImageError:
-        return _read_unidentified(path, max_pixels)
+        return _read_unidentified(source, label, max_pixels)
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ImageReadError(f"{path}: cannot decode image ({msg})") from None
+        raise ImageReadError(f"{label}: cannot decode image ({msg})") from None
     finally:
         Image.MAX_IMAGE_PIXELS = old_limit
 
 
-def _read_unidentified(path: Path, max_pixels: int | None) -> np.ndarray:
+def _read_unidentified(source: Path | bytes, label: str, max_pixels: int | None) -> np.ndarray:
     """Pillow cannot open some valid TIFFs (float or multi-sample colour); try the TIFF reader before giving up."""
-    with open(path, "rb") as f:
-        magic = f.read(4)
-    if magic not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        raise ImageReadError(f"{path}: not an image file (or a format Pillow cannot read)")
-    return _read_tiff(path, max_pixels)
+    if _head(source, 4) not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        raise ImageReadError(f"{label}: not an image file (or a format Pillow cannot read)")
+    return _read_tiff(source, label, max_pixels)
 
 
 def read_array(path: str | os.PathLike) -> np.ndarray:
@@ -434,6 +457,26 @@ class StagedFiles:
             self.commit()
         else:
             self.discard()
+
+
+class MemoryFiles:
+    """Stands in for :class:`StagedFiles` where the outputs go to a client rather than a folder: the writers'
+    ``stage=`` puts each file's bytes in :attr:`files` (by file name), encoded exactly as the file would be.
+
+    >>> files = MemoryFiles()
+    >>> _ = write_npy("map.npy", np.zeros((2, 2), np.float32), stage=files)
+    >>> files.files["map.npy"][:6]
+    b'\\x93NUMPY'
+    """
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+
+    def write(self, path: str | os.PathLike, write: Callable[[_io.BytesIO], None]) -> Path:
+        buffer = _io.BytesIO()
+        write(buffer)
+        self.files[Path(path).name] = buffer.getvalue()
+        return Path(path)
 
 
 def _unlink_quietly(path: Path) -> None:
