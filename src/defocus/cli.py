@@ -361,13 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
                    command="defocus.synth.command")
     sub.add_parser("train", help="train a blur detector (synthetic defocus and/or real labelled folders)",
                    command="defocus.train.command")
-<<<<<<< HEAD
     sub.add_parser("export", help="a network as an ONNX file (working size, normalisation in its metadata)",
                    command="defocus.export.command")
-=======
     sub.add_parser("serve", help="a web page and HTTP API on this machine for blur and defocus maps of photos",
                    command="defocus.serve.command")
->>>>>>> serve
 
     p = sub.add_parser("methods", help="list methods: name, task, summary")
     p.add_argument("--task", choices=registry.TASKS, help="only DBD or only DME methods")
