@@ -60,19 +60,25 @@ def run_batch(
     *,
     force: bool,
     desc: str,
+    found: tuple[list[Path], list[str]] | None = None,
+    names: Callable[[list[Path]], dict[Path, str]] = output_stems,
+    on_failure: Callable[[Path, str], None] | None = None,
 ) -> int:
     """Run ``process`` on every image found in ``inputs``; report failures on one line each; return the exit code.
 
     ``outputs_of(stem)`` lists the files a photo writes; ``process(path, files, stage)`` computes them and writes
     them into ``stage``, which puts them in place together once every one is written (or removes them all).
+    ``found``: the result of :func:`defocus.io.find_images` where the caller expanded ``inputs`` itself;
+    ``names(paths)``: each photo's output stem (default :func:`output_stems`); ``on_failure(path, message)`` is
+    called for each photo that failed, with the message printed for it.
     """
     from tqdm import tqdm
 
     from .io import StagedFiles, find_images, writable_folder
 
-    paths, failures = find_images(inputs)
+    paths, failures = found if found is not None else find_images(inputs)
     writable_folder(out, "-o")
-    stems = output_stems(paths)
+    stems = names(paths)
     for msg in failures:
         _error(msg)
     n_failed, n_written = len(failures), 0
@@ -98,6 +104,8 @@ def run_batch(
             n_written += len(files)
         if failure is not None:
             n_failed += 1
+            if on_failure is not None:
+                on_failure(path, failure)
             (tqdm.write if interactive else print)(f"defocus: error: {failure}", file=sys.stderr)
         status = "failed" if failure else f"wrote {len(files)} files ({time.perf_counter() - start:.1f} s)"
         if interactive:
@@ -260,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("evaluate", help="score predicted maps against ground truth under a named protocol",
                    command="defocus.evaluate.command")
+    sub.add_parser("cull", help="focus verdicts (sharp, shallow-dof, missed-focus): report.csv/.json/.html, XMP",
+                   command="defocus.cull.command")
     sub.add_parser("synth", help="render a synthetic defocus dataset (images, blur masks, sigma and radius maps)",
                    command="defocus.synth.command")
     sub.add_parser("train", help="train a blur detector (synthetic defocus and/or real labelled folders)",
