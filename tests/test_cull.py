@@ -180,3 +180,23 @@ def test_bad_subject_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["cull", str(tmp_path), "-o", str(tmp_path / "out"), "--subject", "0.1,0.2,0.3"])
     assert exc.value.code == 2 and "x,y,w,h" in capsys.readouterr().err
+
+
+def test_raw_file_is_read_through_its_largest_embedded_preview(tmp_path):
+    from defocus.cull.raw import read_photo
+    from defocus.errors import ImageReadError
+
+    if __import__("importlib").util.find_spec("rawpy") is not None:
+        pytest.skip("rawpy installed: it reads real RAW files, not this imitation")
+
+    def jpeg(h, w):
+        ok, data = cv2.imencode(".jpg", np.full((h, w, 3), 128, np.uint8))
+        return data.tobytes()
+
+    raw = tmp_path / "IMG_0001.CR2"
+    raw.write_bytes(b"II*\x00 sensor data " + jpeg(16, 24) + b"\x00" * 64 + jpeg(48, 64) + b" more sensor data")
+    assert read_photo(raw).shape == (48, 64, 3)
+    broken = tmp_path / "IMG_0002.NEF"
+    broken.write_bytes(b"no preview in here" * 10)
+    with pytest.raises(ImageReadError, match="IMG_0002.NEF.*rawpy"):
+        read_photo(broken)

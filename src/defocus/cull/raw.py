@@ -9,6 +9,7 @@ from the largest JPEG stream found inside the file (nearly every camera embeds a
 from __future__ import annotations
 
 import io as _io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +79,9 @@ def read_photo(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray
     if preview is not None:
         return preview
     try:
-        return read_image(path, max_pixels=max_pixels)
+        with warnings.catch_warnings():  # Pillow's complaints about maker-note IFDs it cannot parse: not ours to show
+            warnings.simplefilter("ignore")
+            return read_image(path, max_pixels=max_pixels)
     except ImageReadError as exc:
         failure = exc
     preview = _largest_jpeg(path, max_pixels)
