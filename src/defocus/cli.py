@@ -63,6 +63,9 @@ def run_batch(
     desc: str,
     args: argparse.Namespace | None = None,
     read: Callable[[Path], object] | None = None,
+    found: tuple[list[Path], list[str]] | None = None,
+    names: Callable[[list[Path]], dict[Path, str]] = output_stems,
+    on_failure: Callable[[Path, str], None] | None = None,
 ) -> int:
     """Run ``process`` on every image found in ``inputs``; report failures on one line each; return the exit code.
 
@@ -78,6 +81,10 @@ def run_batch(
 
     Either way the files are written into a stage (:class:`io.StagedFiles`) that puts them in place together once
     every one is written (or removes them all), and existing files are refused without ``force``.
+
+    ``found``: the result of :func:`defocus.io.find_images` where the caller expanded ``inputs`` itself;
+    ``names(paths)``: each photo's output stem (default :func:`output_stems`); ``on_failure(path, message)`` is
+    called for each photo that failed, with the message printed for it.
     """
     from tqdm import tqdm
 
@@ -94,9 +101,9 @@ def run_batch(
         engine, method = _engine_options(None), None
         steps = PhotoSteps(lambda path: path, lambda _method, path, _loaded: partial(process, path), None, force,
                            overlappable=False)
-    paths, failures = find_images(inputs)
+    paths, failures = found if found is not None else find_images(inputs)
     writable_folder(out, "-o")
-    stems = output_stems(paths)
+    stems = names(paths)
     for msg in failures:
         _error(msg)
     jobs = [PhotoJob(i, path, outputs_of(stems[path])) for i, path in enumerate(paths, 1)]
@@ -120,6 +127,8 @@ def run_batch(
         for outcome in outcomes:
             if outcome.failure is not None:
                 n_failed += 1
+                if on_failure is not None:
+                    on_failure(outcome.job.path, outcome.failure)
                 (tqdm.write if interactive else print)(f"defocus: error: {outcome.failure}", file=sys.stderr)
             else:
                 n_written += len(outcome.job.files)
@@ -352,11 +361,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Gaussian sigma (default) or disk (CoC) radius via the RTF table, both in px")
     p.set_defaults(func=cmd_estimate)
 
+    sub.add_parser("cull", help="focus verdicts (sharp, shallow-dof, missed-focus): report.csv/.json/.html, XMP",
+                   command="defocus.cull.command")
+    sub.add_parser("deblur", help="deblur by the defocus map: <stem>_deblurred.png", command="defocus.deblur.command")
     sub.add_parser("magnify", help="defocus magnification: <stem>_magnified.jpg with K times the blur (bokeh)",
                    command="defocus.magnify.command")
     sub.add_parser("evaluate", help="score predicted maps against ground truth under a named protocol",
                    command="defocus.evaluate.command")
-    sub.add_parser("deblur", help="deblur by the defocus map: <stem>_deblurred.png", command="defocus.deblur.command")
     sub.add_parser("synth", help="render a synthetic defocus dataset (images, blur masks, sigma and radius maps)",
                    command="defocus.synth.command")
     sub.add_parser("train", help="train a blur detector (synthetic defocus and/or real labelled folders)",

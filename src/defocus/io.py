@@ -675,11 +675,14 @@ def write_defocus_png(
     return write_image(path, colorize_defocus(sigma, vmax=vmax, unit=unit), force=force, stage=stage)
 
 
-def find_images(inputs: list[str]) -> tuple[list[Path], list[str]]:
-    """Expand files, folders (their images, sorted, not recursive) and glob patterns into image paths.
+def find_images(inputs: list[str], *, recursive: bool = False,
+                suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> tuple[list[Path], list[str]]:
+    """Expand files, folders (their images, sorted) and glob patterns into image paths.
 
     Returns the paths (first occurrence kept, order preserved) and a list of error messages for inputs that match
-    nothing. A named file is kept whatever its suffix, so :func:`read_image` can report it if it is no image.
+    nothing. A named file is kept whatever its suffix, so :func:`read_image` can report it if it is no image. A
+    folder gives its files with one of ``suffixes``; with ``recursive`` those of its sub-folders too, and ``**`` in
+    a pattern matches any depth of folders.
     """
     import glob
 
@@ -688,13 +691,14 @@ def find_images(inputs: list[str]) -> tuple[list[Path], list[str]]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            hits = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
+            hits = sorted(q for q in (p.rglob("*") if recursive else p.iterdir())
+                          if q.suffix.lower() in suffixes and q.is_file())
             if not hits:
                 errors.append(f"{p}: folder has no images")
         elif p.exists() or p.is_symlink():
             hits = [p]
         else:
-            hits = sorted(Path(q) for q in glob.glob(item))
+            hits = sorted(Path(q) for q in glob.glob(item, recursive=recursive))
             if not hits:
                 errors.append(f"{item}: no such file")
         found.extend(hits)
