@@ -84,7 +84,7 @@ def test_detect_answers_the_detectors_map(client, photo):
 
 def test_detect_json_carries_the_files_and_the_servers_extra_fields(photo):
     data, _ = photo
-    with TestClient(create_app(annotate=lambda image, blur, name: {"verdict": "keep", "confidence": 0.75})) as c:
+    with TestClient(create_app(annotate=lambda image, blur, detector: {"verdict": "keep", "confidence": 0.75})) as c:
         answer = c.post("/api/detect?method=gradient-energy&format=json", files=upload("a b.jpg", data)).json()
         png = c.post("/api/detect?method=gradient-energy", files=upload("a b.jpg", data))
     assert (answer["method"], answer["width"], answer["height"]) == ("gradient-energy", 640, 427)
@@ -257,3 +257,12 @@ def test_serve_on_a_port_in_use_is_a_usage_error(capsys):
 def test_serve_refuses_bad_default_methods_before_listening(capsys, argv, reason):
     assert main(["serve", "--port", "0", *argv]) == 2
     assert reason in capsys.readouterr().err
+
+def test_detect_json_carries_the_culling_verdict(photo):
+    from defocus.cull import VERDICTS, verdict_fields
+
+    data, _ = photo
+    with TestClient(create_app(annotate=verdict_fields)) as c:
+        answer = c.post("/api/detect?method=light-dffnet&format=json", files=upload("flower.jpg", data)).json()
+    assert answer["verdict"] in VERDICTS and 0.5 <= answer["confidence"] <= 1
+    assert set(answer["scores"]) >= {"focus_fraction", "peak_focus", "subject_focus"}

@@ -12,6 +12,6 @@ photo's resolution.
 """
 
 from .batch import CullResult, cull
-from .core import VERDICTS, Assessment, assess
+from .core import VERDICTS, Assessment, assess, verdict_fields
 
-__all__ = ["Assessment", "CullResult", "VERDICTS", "assess", "cull"]
+__all__ = ["Assessment", "CullResult", "VERDICTS", "assess", "cull", "verdict_fields"]

@@ -246,3 +246,12 @@ def assess(image: np.ndarray, detector=None, *, subject=None, long_side: int = L
     }
     verdict, confidence = judge(scores, subject_given=box is not None)
     return Assessment(verdict, float(confidence), scores, tuple(float(v) for v in subject_box), blur)
+
+
+def verdict_fields(image: np.ndarray, blur_map: np.ndarray, detector) -> dict:
+    """The culling verdict of a photo as JSON-ready fields (``verdict``, ``confidence``, ``scores``; a score that
+    cannot be judged is None), for the ``/api/detect`` answer of ``defocus serve``. ``blur_map`` is unused: the
+    verdict is judged on the normalised copy, as :func:`assess` does, with the same ``detector``."""
+    a = assess(image, detector)
+    scores = {k: (float(v) if np.isfinite(v) else None) for k, v in a.scores.items()}
+    return {"verdict": a.verdict, "confidence": round(float(a.confidence), 4), "scores": scores}

@@ -162,12 +162,13 @@ class Worker:
     max_waiting : int
         Requests allowed to wait or run at once; more are refused with 503 (each one waiting holds its upload).
     annotate : callable, optional
-        ``annotate(image, blur_map, method_name) -> dict``: further fields of ``/api/detect``'s JSON answer
-        (for instance a culling verdict); runs on the worker thread after the detector.
+        ``annotate(image, blur_map, detector) -> dict`` (``detector``: the loaded method that made the map): further
+        fields of ``/api/detect``'s JSON answer (``defocus serve`` gives the culling verdict,
+        :func:`defocus.cull.verdict_fields`); runs on the worker thread after the detector.
     """
 
     def __init__(self, *, device: str = "cpu", max_pixels: int | None = MAX_PIXELS, cache_size: int = 3,
-                 max_waiting: int = 8, annotate: Callable[[np.ndarray, np.ndarray, str], dict] | None = None):
+                 max_waiting: int = 8, annotate: Callable[[np.ndarray, np.ndarray, object], dict] | None = None):
         self.device, self.max_pixels = device, max_pixels
         self.cache_size, self.max_waiting, self.annotate = int(cache_size), int(max_waiting), annotate
         self._methods: OrderedDict[str, registry.Method] = OrderedDict()  # touched on the worker thread only
@@ -213,7 +214,7 @@ class Worker:
                    "overlay.jpg": lambda p: write_overlay(p, image, blur, stage=files)}
         for output in outputs:
             writers[output](f"{stem}_{output}")
-        extra = dict(self.annotate(image, blur, name)) if annotate and self.annotate is not None else {}
+        extra = dict(self.annotate(image, blur, self.method(name))) if annotate and self.annotate is not None else {}
         return Answer(files.files, image.shape[1], image.shape[0], seconds, extra)
 
     def estimate(self, data: bytes, filename: str, name: str, outputs: tuple[str, ...], units: str) -> Answer:
@@ -283,7 +284,7 @@ def _json_answer(answer: Answer, method: str, task: str) -> dict:
 def create_app(*, detector: str = registry.DEFAULT_DETECTOR, estimator: str | None = registry.DEFAULT_ESTIMATOR,
                device: str = "cpu", max_upload_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int | None = MAX_PIXELS,
                allowed_hosts: list[str] | None = None, preload: bool = False,
-               annotate: Callable[[np.ndarray, np.ndarray, str], dict] | None = None) -> FastAPI:
+               annotate: Callable[[np.ndarray, np.ndarray, object], dict] | None = None) -> FastAPI:
     """The application ``defocus serve`` runs.
 
     Parameters

@@ -79,13 +79,15 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise UsageError(f"defocus serve needs FastAPI, uvicorn and python-multipart ({exc.name} is missing): "
                          f"pip install 'defocus[serve]'") from None
+    from ..cull import verdict_fields
     from .app import create_app
 
     registry.check_device(args.device)
     local = _loopback(args.host)
     app = create_app(detector=args.method, estimator=args.estimator, device=args.device,
                      max_upload_bytes=int(args.max_upload_mb * 1e6), max_pixels=args.max_pixels,
-                     allowed_hosts=["localhost", "127.0.0.1", "::1", args.host] if local else None, preload=True)
+                     allowed_hosts=["localhost", "127.0.0.1", "::1", args.host] if local else None, preload=True,
+                     annotate=verdict_fields)
     sock = _listen(args.host, args.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
