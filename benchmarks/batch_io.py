@@ -6,7 +6,9 @@ Each configuration runs ``--repeats`` times, alternating, each in a fresh proces
 (imports, JIT, weights), then the timed batch through ``defocus.cli.main``. Images/s is the median over the
 repeats; peak RSS is the process's maximum resident set size (for Ray, the driver's only: the actors are other
 processes). The Ray instance is started before the timed batch (as a cluster would be), so the Ray figures include
-starting the actors and loading the method once in each, which every Ray job pays.
+starting the actors and loading the method once in each, which every Ray job pays. Torch runs with ``--threads``
+threads everywhere (``OMP_NUM_THREADS``; a Ray actor gets as many CPUs), so the configurations differ only in how
+the photos flow.
 
     nice python benchmarks/batch_io.py                       # light-dffnet, 24 photos, prefetch 0 vs 2
     nice python benchmarks/batch_io.py --ray -n 24 --repeats 3
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -63,9 +66,10 @@ def make_photos(folder: Path, n: int, size: tuple[int, int] = (640, 427)) -> lis
     return paths
 
 
-def run_child(folder: Path, n: int, method: str, extra: list[str], ray_cpus: int) -> dict:
+def run_child(folder: Path, n: int, method: str, extra: list[str], ray_cpus: int, threads: int) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}  # torch's threads, read when it is imported
     res = subprocess.run([sys.executable, "-c", _CHILD, str(folder), method, json.dumps(extra), str(ray_cpus)],
-                         capture_output=True, text=True, timeout=1800)
+                         capture_output=True, text=True, timeout=1800, env=env)
     if res.returncode != 0:
         raise SystemExit(f"{' '.join(extra)}: failed\n{res.stderr[-3000:]}")
     out = json.loads(res.stdout.strip().splitlines()[-1])
@@ -78,26 +82,29 @@ def main() -> None:
     ap.add_argument("-n", "--photos", type=int, default=24)
     ap.add_argument("--prefetch", type=int, default=2, help="the depth compared with 0")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads in every configuration (a Ray actor gets as many CPUs); default 1")
     ap.add_argument("--ray", action="store_true", help="also the Ray engine with 1 and 2 actors")
-    ap.add_argument("--ray-cpus", type=int, default=3,
-                    help="logical CPUs of the local Ray instance (actors take 1 each; decoding tasks share the rest)")
+    ap.add_argument("--ray-cpus", type=int, default=2, help="logical CPUs of the local Ray instance")
     args = ap.parse_args()
 
     configs = {"local, sequential (--prefetch 0)": ["--prefetch", "0"],
                f"local, background I/O (--prefetch {args.prefetch})": ["--prefetch", str(args.prefetch)]}
     if args.ray:
-        configs["ray, 1 actor"] = ["--engine", "ray", "--num-actors", "1"]
-        configs["ray, 2 actors"] = ["--engine", "ray", "--num-actors", "2"]
+        per_actor = ["--num-cpus", str(args.threads)]
+        configs["ray, 1 actor"] = ["--engine", "ray", "--num-actors", "1", *per_actor]
+        configs["ray, 2 actors"] = ["--engine", "ray", "--num-actors", "2", *per_actor]
     results: dict[str, list[dict]] = {name: [] for name in configs}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         make_photos(folder, args.photos)
         for _ in range(args.repeats):
             for name, extra in configs.items():
-                results[name].append(run_child(folder, args.photos, args.method, extra, args.ray_cpus))
+                results[name].append(run_child(folder, args.photos, args.method, extra, args.ray_cpus,
+                                               args.threads))
     base = statistics.median(r["ips"] for r in results[next(iter(configs))])
-    print(f"`defocus detect -m {args.method}` on {args.photos} JPEGs of 640x427, median of {args.repeats} "
-          f"runs each\n")
+    print(f"`defocus detect -m {args.method}` on {args.photos} JPEGs of 640x427, torch with {args.threads} "
+          f"thread(s), median of {args.repeats} runs each\n")
     print("| engine | images/s | vs sequential | peak RSS (MB) |")
     print("|---|---:|---:|---:|")
     for name, runs in results.items():

@@ -178,6 +178,8 @@ def _engine_options(args: argparse.Namespace | None) -> EngineOptions:
         from .engines.ray_engine import import_ray
 
         import_ray()
+        if args.num_actors == 0:
+            raise UsageError("--num-actors: must be 1 or more")
         if args.device != "cpu" and not args.num_gpus:
             raise UsageError(f"--device {args.device}: on Ray, ask for GPUs per actor with --num-gpus G instead")
     return EngineOptions(args.engine, args.prefetch, args.address, args.num_actors, args.num_cpus or 1.0,

@@ -8,7 +8,7 @@ and :func:`write_photo`, so a photo's files are byte for byte the same whichever
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -65,8 +65,8 @@ class PhotoSteps:
     compute: Callable[[Any, Path, Any], Write]
     method: MethodRequest | None = None
     force: bool = False
-    #: False for a command whose ``compute`` does everything itself (reads and writes too): run it step by step.
-    overlappable: bool = field(default=True)
+    #: False for a command whose ``write`` does everything (reads and computes too): the steps then run in turn.
+    overlappable: bool = True
 
 
 @dataclass(frozen=True)
@@ -87,18 +87,15 @@ class Outcome:
     seconds: float = 0.0
 
 
-def existing_outputs(files: list[Path]) -> list[Path]:
-    return [f for f in files if f.exists()]
-
-
 def refuse_existing(files: list[Path], force: bool) -> None:
     """Without ``force``, a photo whose outputs exist fails before any work (its files are checked again, atomically,
     when they are placed)."""
     from ..errors import OutputExistsError
 
     if not force:
-        for f in existing_outputs(files):
-            raise OutputExistsError(f"{f}: exists already (use --force to overwrite)")
+        for f in files:
+            if f.exists():
+                raise OutputExistsError(f"{f}: exists already (use --force to overwrite)")
 
 
 def write_photo(write: Write, files: list[Path], force: bool) -> None:
