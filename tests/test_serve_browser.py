@@ -113,7 +113,9 @@ def test_page_shows_the_detectors_map_of_an_uploaded_photo(server, browser, tmp_
     assert shown.shape == expected.shape
     assert np.abs(shown.astype(np.int16) - expected.astype(np.int16)).max() <= 1
     assert not browser.find_element(By.ID, "defocus-panel").get_attribute("hidden")  # the estimator ran too
-    assert browser.find_element(By.ID, "verdict").get_attribute("hidden")  # this server gives no verdict
+    verdict = browser.find_element(By.ID, "verdict")  # defocus serve adds the culling verdict
+    assert not verdict.get_attribute("hidden")
+    assert any(v in verdict.text for v in ("sharp", "shallow-dof", "missed-focus"))
     assert "failed" not in browser.find_element(By.ID, "queue").text
 
     shot = tmp_path / "serve.png"
