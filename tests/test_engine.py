@@ -170,3 +170,12 @@ def test_a_command_with_one_process_callback_still_runs(tmp_path, capsys):
                      force=False, desc="grey")
     assert code == 1 and (tmp_path / "o" / "tulips_grey.png").exists()
     assert "missing.jpg: no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["cull", "deblur", "magnify"])
+def test_commands_without_engines_do_not_offer_them(command, tmp_path, capsys):
+    # These run photo by photo in this process; an --engine they would ignore is refused instead.
+    with pytest.raises(SystemExit) as exc:
+        main([command, "examples/flower.jpg", "-o", str(tmp_path), "--engine", "ray"])
+    assert exc.value.code == 2
+    assert "--engine" in capsys.readouterr().err

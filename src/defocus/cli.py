@@ -299,11 +299,13 @@ def _count(text: str) -> int:
     return value
 
 
-def add_batch_arguments(p: argparse.ArgumentParser, default_method: str | None, task: str) -> None:
+def add_batch_arguments(p: argparse.ArgumentParser, default_method: str | None, task: str, *,
+                        engines: bool = True) -> None:
     """The arguments every photo-batch command shares: inputs, ``-m``, ``-o``, ``--force``, ``--device``,
-    ``--weights``, ``--option``, ``--max-pixels`` and where the batch runs (``--engine``, ``--prefetch``,
-    ``--address``, ``--num-actors``, ``--num-gpus``); ``task`` picks which methods ``-m`` lists and loads (the
-    namespace's ``method_task``, read by :func:`run_batch`)."""
+    ``--weights``, ``--option``, ``--runtime``, ``--max-pixels`` and, with ``engines`` (a command that passes
+    ``args=`` to :func:`run_batch`), where the batch runs (``--engine``, ``--prefetch``, ``--address``,
+    ``--num-actors``, ``--num-gpus``); ``task`` picks which methods ``-m`` lists and loads (the namespace's
+    ``method_task``, read by :func:`run_batch`)."""
     from .io import MAX_PIXELS
 
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
@@ -324,6 +326,8 @@ def add_batch_arguments(p: argparse.ArgumentParser, default_method: str | None, 
     p.add_argument("--max-pixels", type=_positive_pixels, default=MAX_PIXELS, metavar="N",
                    help=f"refuse images with more pixels than N (default {MAX_PIXELS:.0e}; bounds memory)")
     p.set_defaults(method_task=task)
+    if not engines:
+        return
     g = p.add_argument_group("where the batch runs")
     g.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="local: this process (default); ray: a Ray cluster (pip install 'defocus[ray]'), resumable")

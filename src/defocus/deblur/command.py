@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .. import registry
     from ..cli import add_batch_arguments
 
-    add_batch_arguments(parser, registry.DEFAULT_ESTIMATOR, "dme")
+    add_batch_arguments(parser, registry.DEFAULT_ESTIMATOR, "dme", engines=False)
     parser.set_defaults(method=None)  # so that -m given together with --defocus-map can be refused
     parser.add_argument("--defocus-map", metavar="PATH",
                         help="use this defocus map (σ px) instead of estimating one: a .npy/.mat file for one photo, "
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         name = args.method or registry.DEFAULT_ESTIMATOR
         estimator = registry.load_from_args(name, task="dme", device=args.device, weights=args.weights,
-                                            options=args.option)
+                                            options=args.option, runtime=args.runtime)
     out = Path(args.output)
     params = dict(psf=args.psf, data_weight=args.data_weight, alpha=args.alpha, linear=args.linear,
                   min_sigma=args.min_sigma, tile=args.tile)

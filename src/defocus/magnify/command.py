@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``magnify`` options to an argparse (sub)parser."""
     from ..cli import add_batch_arguments
 
-    add_batch_arguments(parser, registry.DEFAULT_ESTIMATOR, "dme")
+    add_batch_arguments(parser, registry.DEFAULT_ESTIMATOR, "dme", engines=False)
     # None marks "-m not given", so that -m and --defocus-map can be refused together; the help above still names
     # the estimator used by default.
     parser.set_defaults(method=None)
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{option} {given}: no such file or folder")
     name = args.method or registry.DEFAULT_ESTIMATOR
     method = None if saved is not None else registry.load_from_args(
-        name, task="dme", device=args.device, weights=args.weights, options=args.option)
+        name, task="dme", device=args.device, weights=args.weights, options=args.option, runtime=args.runtime)
     out = Path(args.output)
 
     def outputs_of(stem: str) -> list[Path]:
