@@ -1,9 +1,11 @@
 """Defocus deblurring: spatially varying non-blind deconvolution driven by a defocus map.
 
->>> import defocus.deblur
->>> sharp = defocus.deblur.deblur(image)                         # σ map from the default estimator
->>> sharp = defocus.deblur.deblur(image, estimator="zhuo-sim")   # any name from defocus.available("dme")
->>> sharp = defocus.deblur.deblur(image, sigma_map)              # a map you have (Gaussian σ in px, H×W)
+Usage (``image`` from :func:`defocus.read_image`)::
+
+    from defocus.deblur import deblur
+    sharp = deblur(image)                         # σ map from the default estimator
+    sharp = deblur(image, estimator="zhuo-sim")   # any name from defocus.available("dme")
+    sharp = deblur(image, sigma_map)              # a map you have (Gaussian σ in px, H×W)
 
 The map is quantised into σ levels; the photo is deconvolved once per level with a hyper-Laplacian prior
 (Krishnan & Fergus, NIPS 2009; :mod:`.hyperlaplacian`) and the results are blended by the map (:mod:`.levels`).
