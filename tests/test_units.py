@@ -31,3 +31,16 @@ def test_convert_units():
     assert np.all(convert(s, "radius") > s)
     with pytest.raises(ValueError):
         convert(s, "furlongs")
+
+
+def test_check_sigma_map_names_the_problem():
+    from defocus.units import check_sigma_map
+
+    ok = check_sigma_map(np.ones((4, 5, 1), np.float64), (4, 5))
+    assert ok.dtype == np.float32 and ok.shape == (4, 5)
+    for bad, reason in ((np.ones((4, 4)), "is 4×4 but the image is 4×5"),
+                        (np.full((4, 5), np.nan), "non-finite"),
+                        (-np.ones((4, 5)), "negative"),
+                        (np.full((4, 5), "a"), "real numbers")):
+        with pytest.raises(ValueError, match=reason):
+            check_sigma_map(bad, (4, 5), "map.npy")

@@ -51,3 +51,26 @@ def convert(sigma: np.ndarray, units: str) -> np.ndarray:
     if units == "radius":
         return sigma_to_radius(sigma)
     raise ValueError(f"units must be one of {UNITS}, not {units!r}")
+
+
+def check_sigma_map(sigma: np.ndarray, shape: tuple[int, int], name: str = "defocus map") -> np.ndarray:
+    """A defocus map (σ px) as float32 H×W after checking it fits an image of ``shape`` (H, W): same size, real
+    numbers, every value finite and ≥ 0; otherwise :class:`~defocus.errors.InputArrayError` (a ValueError), one line
+    starting with ``name``."""
+    from .errors import InputArrayError
+
+    arr = np.asarray(sigma)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.shape != tuple(shape):
+        raise InputArrayError(f"{name} is {'×'.join(map(str, arr.shape))} but the image is "
+                              f"{shape[0]}×{shape[1]}")
+    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise InputArrayError(f"{name} must hold real numbers (σ in px), not {arr.dtype}")
+    arr = arr.astype(np.float32)
+    bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
+    if bad:
+        raise InputArrayError(f"{name} has {bad} non-finite value(s)")
+    if arr.size and float(arr.min()) < 0:
+        raise InputArrayError(f"{name} has negative values (min {float(arr.min()):.3g}); σ is in px, ≥ 0")
+    return arr

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from .hyperlaplacian import deconvolve
-from .levels import PSFS, check_sigma_map, deconvolve_map, sigma_levels
+from ..units import check_sigma_map
+from .levels import PSFS, deconvolve_map, sigma_levels
 
 #: Defaults of :func:`deblur`, measured on synthetic training scenes (docs/deblur.md).
 DEFAULTS: dict[str, Any] = dict(psf="gaussian", data_weight=300.0, alpha=2.0 / 3.0, linear=True, min_sigma=0.5,

@@ -21,7 +21,6 @@ import cv2
 import numpy as np
 import scipy.fft
 
-from ..errors import InputArrayError
 from .hyperlaplacian import _transfer, deconvolve
 
 PSFS = ("gaussian", "disk")
@@ -182,22 +181,3 @@ def _mirrored(index: np.ndarray, n: int) -> np.ndarray:
     period = 2 * (n - 1)
     index = np.mod(index, period)
     return np.where(index < n, index, period - index)
-
-
-def check_sigma_map(sigma: np.ndarray, shape: tuple[int, int], name: str = "defocus map") -> np.ndarray:
-    """The map as float32 H×W after checking it fits the image: same size, every value finite and ≥ 0."""
-    arr = np.asarray(sigma)
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[..., 0]
-    if arr.shape != tuple(shape):
-        raise InputArrayError(f"{name} is {'×'.join(map(str, arr.shape))} but the image is "
-                              f"{shape[0]}×{shape[1]}")
-    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        raise InputArrayError(f"{name} must hold real numbers (σ in px), not {arr.dtype}")
-    arr = arr.astype(np.float32)
-    bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
-    if bad:
-        raise InputArrayError(f"{name} has {bad} non-finite value(s)")
-    if arr.size and float(arr.min()) < 0:
-        raise InputArrayError(f"{name} has negative values (min {float(arr.min()):.3g}); σ is in px, ≥ 0")
-    return arr

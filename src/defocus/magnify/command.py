@@ -61,12 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def read_defocus_map(path: Path, shape: tuple[int, int]) -> np.ndarray:
     """A saved defocus map (σ px, ``.npy``/``.mat``) checked against a photo's H×W; DefocusError naming the file."""
     from ..io import ARRAY_SUFFIXES, read_array
-    from .rerender import check_defocus_map
+    from ..units import check_sigma_map
 
     if path.suffix.lower() not in ARRAY_SUFFIXES:
         raise DefocusError(f"{path}: a defocus map must be a .npy or .mat array of σ in px")
     try:
-        return check_defocus_map(read_array(path), shape)
+        return check_sigma_map(read_array(path), shape)
     except ValueError as exc:
         raise DefocusError(f"{path}: {exc}") from None
 

@@ -28,7 +28,7 @@ import numpy as np
 from ..synth.dataset import SHARP_RADIUS
 from ..synth.render import LEVELS, Layer, linear_to_srgb, render, srgb_to_linear
 from ..synth.scenes import fill, unclip_highlights
-from ..units import sigma_to_radius
+from ..units import check_sigma_map, sigma_to_radius
 
 #: Default gain by which the clipped white pixels of the blurred regions are un-clipped. How much brighter than white
 #: a clipped highlight was cannot be read from the photo; on synthetic scenes (docs/magnify.md) 2 does slightly better
@@ -55,21 +55,6 @@ def _levels_up_to(radius: float) -> np.ndarray:
     while levels[-1] < radius:
         levels.append(levels[-1] * _LEVEL_STEP)
     return np.asarray(levels, dtype=np.float32)
-
-
-def check_defocus_map(sigma_map: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """A defocus map (σ px) as float32 H×W; ValueError (one line) if it is not 2-D of ``shape``, has non-finite
-    values or negative ones."""
-    sigma = np.asarray(sigma_map)
-    if sigma.ndim != 2 or sigma.shape != tuple(shape):
-        raise ValueError(f"defocus map is {'×'.join(map(str, sigma.shape))}, the photo {shape[0]}×{shape[1]}")
-    sigma = sigma.astype(np.float32, copy=False)
-    bad = sigma.size - int(np.count_nonzero(np.isfinite(sigma)))
-    if bad:
-        raise ValueError(f"defocus map has {bad} non-finite value(s)")
-    if sigma.size and float(sigma.min()) < 0:
-        raise ValueError(f"defocus map has negative values (down to {float(sigma.min()):g}); it must be σ in px ≥ 0")
-    return sigma
 
 
 def magnify(
@@ -122,7 +107,7 @@ def magnify(
     image = np.asarray(image, dtype=np.float32)
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must be H×W×3, not {image.shape}")
-    sigma = check_defocus_map(sigma_map, image.shape[:2])
+    sigma = check_sigma_map(sigma_map, image.shape[:2])
     if not (math.isfinite(amount) and amount >= 1.0):
         raise ValueError(f"amount must be a finite number >= 1, not {amount!r}")
     if not (math.isfinite(highlight_gain) and highlight_gain >= 1.0):
