@@ -172,7 +172,7 @@ def test_a_command_with_one_process_callback_still_runs(tmp_path, capsys):
     assert "missing.jpg: no such file" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["cull", "deblur", "magnify"])
+@pytest.mark.parametrize("command", ["deblur", "magnify"])
 def test_commands_without_engines_do_not_offer_them(command, tmp_path, capsys):
     # These run photo by photo in this process; an --engine they would ignore is refused instead.
     with pytest.raises(SystemExit) as exc:

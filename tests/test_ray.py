@@ -1,5 +1,6 @@
 """The Ray engine writes what the local engine writes, reports a bad photo without stopping, and resumes."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -64,3 +65,21 @@ def test_ray_engine_estimate_one_photo(ray_instance, tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "ray").iterdir()) == ["tulips_defocus.npy", "tulips_defocus.png"]
     assert main(["estimate", photo, "-o", str(tmp_path / "ray"), "--engine", "ray"]) == 0  # all done: skipped
     assert "skipping 1 photo(s)" in capsys.readouterr().err
+
+
+def test_ray_engine_culls_as_the_local_engine_does(ray_instance, photos, tmp_path, capsys):
+    # The rows come back from the actor as JSON: the reports, sorted the same, hold the same verdicts and scores.
+    threads = str(torch.get_num_threads())
+    local, sequential, distributed = tmp_path / "A", tmp_path / "A0", tmp_path / "B"
+    assert main(["cull", str(photos), "-o", str(local)]) == 1
+    assert main(["cull", str(photos), "-o", str(sequential), "--prefetch", "0"]) == 1
+    assert main(["cull", str(photos), "-o", str(distributed), "--engine", "ray", "--num-actors", "1",
+                 "--num-cpus", threads]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    rows = json.loads((local / "report.json").read_text())
+    assert len(rows) == 6 and [r["path"] for r in rows if r["error"]] == [str(photos / "broken.jpg")]
+    assert all(r["verdict"] for r in rows if not r["error"])
+    for other in (sequential, distributed):
+        assert json.loads((other / "report.json").read_text()) == rows
+        assert _files(other / "thumbs") == _files(local / "thumbs") and len(_files(local / "thumbs")) == 5

@@ -66,6 +66,7 @@ def run_batch(
     found: tuple[list[Path], list[str]] | None = None,
     names: Callable[[list[Path]], dict[Path, str]] = output_stems,
     on_failure: Callable[[Path, str], None] | None = None,
+    on_success: Callable[[Path, object], None] | None = None,
 ) -> int:
     """Run ``process`` on every image found in ``inputs``; report failures on one line each; return the exit code.
 
@@ -84,7 +85,9 @@ def run_batch(
 
     ``found``: the result of :func:`defocus.io.find_images` where the caller expanded ``inputs`` itself;
     ``names(paths)``: each photo's output stem (default :func:`output_stems`); ``on_failure(path, message)`` is
-    called for each photo that failed, with the message printed for it.
+    called for each photo that failed, with the message printed for it; ``on_success(path, value)`` for each photo
+    written, with what its write step returned (a small JSON-able value, which comes back from Ray workers too).
+    A command with ``on_success`` needs every photo's value, so ``--engine ray`` then skips no finished photo.
     """
     from tqdm import tqdm
 
@@ -110,7 +113,7 @@ def run_batch(
     if engine.name == "ray":
         from .engines.ray_engine import finished, run_ray
 
-        done = [] if force else finished(jobs)
+        done = [] if force or on_success is not None else finished(jobs)
         if done:
             _info(f"skipping {len(done)} photo(s) whose outputs all exist (use --force to recompute them)")
         skip = {job.index for job in done}
@@ -132,6 +135,8 @@ def run_batch(
                 (tqdm.write if interactive else print)(f"defocus: error: {outcome.failure}", file=sys.stderr)
             else:
                 n_written += len(outcome.job.files)
+                if on_success is not None:
+                    on_success(outcome.job.path, outcome.value)
             n_files = len(outcome.job.files)
             status = "failed" if outcome.failure else f"wrote {n_files} files ({outcome.seconds:.1f} s)"
             if interactive:

@@ -45,7 +45,7 @@ def thumbnail(image: np.ndarray, blur_map: np.ndarray, side: int = THUMB_SIDE) -
 
 def cull(inputs: list[str], out: str | Path, *, detector=None, subject=None, recursive: bool = False,
          xmp: bool = False, xmp_naming: str = "full", force: bool = False,
-         max_pixels: int | None = MAX_PIXELS) -> CullResult:
+         max_pixels: int | None = MAX_PIXELS, args=None) -> CullResult:
     """Judge every photo found in ``inputs`` (files, folders, glob patterns) and write the reports into ``out``.
 
     Parameters
@@ -62,6 +62,10 @@ def cull(inputs: list[str], out: str | Path, *, detector=None, subject=None, rec
         "full" or "stem"); never over an existing one unless ``force``. The photo itself is never touched.
     force : bool
         Replace existing reports, thumbnails and sidecars.
+    args : argparse.Namespace, optional
+        ``defocus cull``'s parsed command line: the detector is then the one of its ``-m``/``--device``/... options
+        (``detector`` is not used), loaded by each worker of its ``--engine`` (:func:`defocus.cli.run_batch`).
+        Without it the photos are judged one after another in this process.
 
     A photo that cannot be read or judged is reported on stderr and as a row with an ``error``; the others are
     processed. Only rows are kept in memory, never maps.
@@ -70,7 +74,7 @@ def cull(inputs: list[str], out: str | Path, *, detector=None, subject=None, rec
     from ..cli import run_batch
 
     out = Path(out)
-    if detector is None or isinstance(detector, str):
+    if args is None and (detector is None or isinstance(detector, str)):
         detector = registry.load(detector or registry.DEFAULT_DETECTOR)
     if not force:
         for name in REPORT_FILES:
@@ -85,24 +89,40 @@ def cull(inputs: list[str], out: str | Path, *, detector=None, subject=None, rec
     def outputs_of(stem: str) -> list[Path]:
         return [out / "thumbs" / f"{stem}.jpg"]
 
-    def process(path: Path, files: list[Path], stage) -> None:
+    # read, process and write run in the engine's workers (Ray actors too): they return the photo's report row
+    # rather than filling ``rows``, which only this process holds.
+    def read(path: Path) -> np.ndarray:
         if xmp and not force and sidecar_path(path, xmp_naming).exists():
             raise OutputExistsError(f"{sidecar_path(path, xmp_naming)}: exists already (use --force to overwrite)")
-        image = read_photo(path, max_pixels=max_pixels)
-        result = assess(image, detector, subject=subject)
-        write_image(files[0], thumbnail(image, result.blur_map), quality=85, stage=stage)
-        if xmp:
-            stage_sidecar(stage, path, result.verdict, result.confidence, result.scores, xmp_naming)
-        rows[str(path)] = {"path": str(path), "verdict": result.verdict, "confidence": result.confidence,
-                           **result.scores, "subject": ",".join(f"{v:.3f}" for v in result.subject),
-                           "width": image.shape[1], "height": image.shape[0],
-                           "thumbnail": files[0].relative_to(out).as_posix(), "error": ""}
+        return read_photo(path, max_pixels=max_pixels)
+
+    def process(method, path: Path, image: np.ndarray):
+        result = assess(image, method, subject=subject)
+
+        def write(files: list[Path], stage) -> dict:
+            write_image(files[0], thumbnail(image, result.blur_map), quality=85, stage=stage)
+            if xmp:
+                stage_sidecar(stage, path, result.verdict, result.confidence, result.scores, xmp_naming)
+            return {"path": str(path), "verdict": result.verdict, "confidence": result.confidence,
+                    **result.scores, "subject": ",".join(f"{v:.3f}" for v in result.subject),
+                    "width": image.shape[1], "height": image.shape[0],
+                    "thumbnail": files[0].relative_to(out).as_posix(), "error": ""}
+        return write
+
+    def on_success(path: Path, row: dict) -> None:
+        rows[str(path)] = row
 
     def on_failure(path: Path, message: str) -> None:
         rows[str(path)] = {"path": str(path), "error": message}
 
-    code = run_batch(list(inputs), out, outputs_of, process, force=force, desc=f"cull [{detector.name}]",
-                     found=(paths, failures), names=thumbnail_names, on_failure=on_failure)
+    common = dict(found=(paths, failures), names=thumbnail_names, on_failure=on_failure, on_success=on_success)
+    if args is not None:
+        code = run_batch(list(inputs), out, outputs_of, process, force=force, desc=f"cull [{args.method}]",
+                         args=args, read=read, **common)
+    else:
+        code = run_batch(list(inputs), out, outputs_of,
+                         lambda path, files, stage: process(detector, path, read(path))(files, stage),
+                         force=force, desc=f"cull [{detector.name}]", **common)
     reports = write_reports(list(rows.values()), out, force=force) if rows else []
     from .report import sort_rows
 

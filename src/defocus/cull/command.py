@@ -19,7 +19,7 @@ def _region(text: str):
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..cli import add_batch_arguments
 
-    add_batch_arguments(p, registry.DEFAULT_DETECTOR, "dbd", engines=False)
+    add_batch_arguments(p, registry.DEFAULT_DETECTOR, "dbd")
     p.add_argument("-r", "--recursive", action="store_true",
                    help="also the photos in sub-folders of folder inputs (and '**' in patterns)")
     p.add_argument("--subject", type=_region, metavar="X,Y,W,H",
@@ -36,8 +36,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from .batch import cull
 
-    detector = registry.load_from_args(args.method, task="dbd", device=args.device, weights=args.weights,
-                                       options=args.option, runtime=args.runtime)
-    result = cull(args.inputs, args.output, detector=detector, subject=args.subject, recursive=args.recursive,
-                  xmp=args.xmp, xmp_naming=args.xmp_name, force=args.force, max_pixels=args.max_pixels)
+    result = cull(args.inputs, args.output, subject=args.subject, recursive=args.recursive, xmp=args.xmp,
+                  xmp_naming=args.xmp_name, force=args.force, max_pixels=args.max_pixels, args=args)
     return result.exit_code

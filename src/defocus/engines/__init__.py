@@ -14,8 +14,9 @@ from typing import Any, Callable
 
 from ..errors import DefocusError
 
-#: What a photo's write step gets and does: ``write(files, stage)`` stages every file of ``files``.
-Write = Callable[[list[Path], "StagedFiles"], None]
+#: What a photo's write step gets and does: ``write(files, stage)`` stages every file of ``files`` and may return a
+#: small JSON-able value for the driver (cull: the photo's report row; None for most commands).
+Write = Callable[[list[Path], "StagedFiles"], Any]
 
 #: The errors that fail one photo and let the batch go on (anything else is a bug and stops the run).
 PHOTO_ERRORS = (DefocusError, MemoryError, RecursionError, ArithmeticError, LookupError, RuntimeError, TypeError,
@@ -80,11 +81,13 @@ class PhotoJob:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a photo ended: ``failure`` is its one-line error message, or None when its files were written."""
+    """How a photo ended: ``failure`` is its one-line error message, or None when its files were written; ``value``
+    is what its write step returned."""
 
     job: PhotoJob
     failure: str | None
     seconds: float = 0.0
+    value: Any = None
 
 
 def refuse_existing(files: list[Path], force: bool) -> None:
@@ -98,14 +101,16 @@ def refuse_existing(files: list[Path], force: bool) -> None:
                 raise OutputExistsError(f"{f}: exists already (use --force to overwrite)")
 
 
-def write_photo(write: Write, files: list[Path], force: bool) -> None:
-    """Run a photo's write step into one :class:`~defocus.io.StagedFiles`: its files appear together or not at all."""
+def write_photo(write: Write, files: list[Path], force: bool) -> Any:
+    """Run a photo's write step into one :class:`~defocus.io.StagedFiles` (its files appear together or not at all);
+    return what the step returned."""
     from ..io import StagedFiles
 
     with StagedFiles(force) as stage:
-        write(files, stage)
+        return write(files, stage)
 
 
-def finish_photo(steps: PhotoSteps, method: Any, job: PhotoJob, loaded: Any) -> None:
-    """Compute and write one decoded photo, in this thread (the sequential path and each Ray actor)."""
-    write_photo(steps.compute(method, job.path, loaded), job.files, steps.force)
+def finish_photo(steps: PhotoSteps, method: Any, job: PhotoJob, loaded: Any) -> Any:
+    """Compute and write one decoded photo, in this thread (the sequential path and each Ray actor); return what its
+    write step returned."""
+    return write_photo(steps.compute(method, job.path, loaded), job.files, steps.force)

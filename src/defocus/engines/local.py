@@ -31,11 +31,11 @@ def _sequential(steps: PhotoSteps, jobs: Iterable[PhotoJob], method: Any) -> Ite
         start = time.perf_counter()
         try:
             refuse_existing(job.files, steps.force)
-            finish_photo(steps, method, job, steps.read(job.path))
+            value = finish_photo(steps, method, job, steps.read(job.path))
         except PHOTO_ERRORS as exc:
             yield Outcome(job, photo_failure(job.path, exc), time.perf_counter() - start)
         else:
-            yield Outcome(job, None, time.perf_counter() - start)
+            yield Outcome(job, None, time.perf_counter() - start, value)
 
 
 def _read(steps: PhotoSteps, job: PhotoJob) -> Any:
@@ -43,9 +43,9 @@ def _read(steps: PhotoSteps, job: PhotoJob) -> Any:
     return steps.read(job.path)
 
 
-def _write(write, job: PhotoJob, force: bool) -> float:
-    write_photo(write, job.files, force)
-    return time.perf_counter()
+def _write(write, job: PhotoJob, force: bool) -> tuple[float, Any]:
+    value = write_photo(write, job.files, force)
+    return time.perf_counter(), value
 
 
 def _overlapped(steps: PhotoSteps, jobs: Iterable[PhotoJob], method: Any, depth: int) -> Iterator[Outcome]:
@@ -67,10 +67,10 @@ def _overlapped(steps: PhotoSteps, jobs: Iterable[PhotoJob], method: Any, depth:
         if isinstance(work, str):
             return Outcome(job, work, time.perf_counter() - start)
         try:
-            end = work.result()
+            end, value = work.result()
         except PHOTO_ERRORS as exc:
             return Outcome(job, photo_failure(job.path, exc), time.perf_counter() - start)
-        return Outcome(job, None, end - start)
+        return Outcome(job, None, end - start, value)
 
     try:
         read_ahead()

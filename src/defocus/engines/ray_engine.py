@@ -9,8 +9,9 @@ object store and needs no CPU beyond the actors' own. Every node must therefore 
 the output folder at the same paths (one machine, or a shared file system), and have this ``defocus`` installed.
 
 A photo that fails comes back as its one-line message and the job goes on; the messages are printed in input
-order when the job ends. Resumable: ``cli.run_batch`` leaves out the photos whose outputs all exist
-(:func:`finished`) unless ``--force`` is given.
+order when the job ends; what a photo's write step returns (cull: its report row) comes back as JSON text.
+Resumable: ``cli.run_batch`` leaves out the photos whose outputs all exist (:func:`finished`) unless ``--force`` is
+given or the command collects a value per photo (as cull does: every photo needs its report row).
 """
 
 from __future__ import annotations
@@ -57,11 +58,13 @@ class _PhotoWorker:
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
         jobs = [PhotoJob(int(index), Path(path), [Path(f) for f in json.loads(files)])
                 for index, path, files in zip(batch["index"], batch["path"], batch["files"])]
-        out: dict[str, list] = {"index": [], "failure": [], "seconds": []}
+        out: dict[str, list] = {"index": [], "failure": [], "seconds": [], "value": []}
         for outcome in run_local(self.steps, jobs, self.method, prefetch=self.prefetch):
             out["index"].append(outcome.job.index)
             out["failure"].append(outcome.failure or "")
             out["seconds"].append(outcome.seconds)
+            # As JSON text: one column type whatever a command returns (a score may be NaN).
+            out["value"].append(json.dumps(outcome.value))
         return out
 
 
@@ -111,4 +114,4 @@ def run_ray(steps: PhotoSteps, jobs: list[PhotoJob], engine) -> Iterator[Outcome
             ray.shutdown()
     for job in jobs:
         row = results[job.index]
-        yield Outcome(job, row["failure"] or None, float(row["seconds"]))
+        yield Outcome(job, row["failure"] or None, float(row["seconds"]), json.loads(row["value"]))
