@@ -273,6 +273,34 @@ def test_pysod_agrees_with_py_sod_metrics(kind):
     np.testing.assert_allclose(ours.curves["recall"], ref["r"]["dynamic"][::-1], atol=1e-6)
 
 
+@pytest.mark.parametrize("kind", ["random", "structured"])
+def test_pysod_structure_measures_are_py_sod_metrics(kind):
+    psm = pytest.importorskip("py_sod_metrics")
+    rng = np.random.default_rng(5)
+    if kind == "random":
+        preds = [rng.integers(0, 256, (40, 50)).astype(np.uint8) for _ in range(4)]
+        gts = [np.where(rng.random((40, 50)) > 0.6, 255, 0).astype(np.uint8) for _ in range(4)]
+    else:
+        preds, gts = _structured_maps(rng)
+    sm, em, wfm = psm.Smeasure(), psm.Emeasure(), psm.WeightedFmeasure()
+    for p, g in zip(preds, gts):
+        for m in (sm, em, wfm):
+            m.step(pred=p, gt=g)
+    curve = em.get_results()["em"]["curve"]
+    ours = evaluate_maps(
+        [(str(i), (np.float32(1) - p.astype(np.float32) / 255)) for i, p in enumerate(preds)],
+        [(str(i), (np.float32(1) - g.astype(np.float32) / 255)) for i, g in enumerate(gts)],
+        "pysod",
+    )
+    s = ours.summary
+    assert s["s_measure"] == pytest.approx(sm.get_results()["sm"], abs=1e-9)
+    assert s["e_measure_adaptive"] == pytest.approx(em.get_results()["em"]["adp"], abs=1e-9)
+    assert s["e_measure_mean"] == pytest.approx(curve.mean(), abs=1e-9)
+    assert s["e_measure_max"] == pytest.approx(curve.max(), abs=1e-9)
+    assert s["weighted_f"] == pytest.approx(wfm.get_results()["wfm"], abs=1e-9)
+    assert ours.per_image[0]["s_measure"] == pytest.approx(sm.sms[0], abs=1e-9)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # br2net
 

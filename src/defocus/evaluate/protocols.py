@@ -601,6 +601,12 @@ class PySOD(Protocol):
       ``precision``/``recall`` are the mean curves at the maxF threshold.
     * IoU and accuracy: PySODMetrics' adaptive, sample-based IoU and overall accuracy (same adaptive threshold),
       mean over images.
+    * Structure and enhanced-alignment measures, computed by the ``pysodmetrics`` package itself
+      (``pip install 'defocus[eval]'``; without it these keys are absent and a warning says so): S-measure
+      (Fan et al. ICCV 2017, α = 0.5) ``s_measure``; E-measure (Fan et al. IJCAI 2018) at the adaptive threshold
+      ``e_measure_adaptive`` and over 256 thresholds, ``e_measure_mean`` / ``e_measure_max`` of the mean curve;
+      weighted F-measure (Margolin et al. CVPR 2014, β² = 1) ``weighted_f``. Each on the 8-bit prediction and GT
+      of the positive class, as PySODMetrics reads saved PNGs; per image, then averaged over images.
     """
 
     name: ClassVar[str] = "pysod"
@@ -613,10 +619,38 @@ class PySOD(Protocol):
         return _PySODAccumulator(self)
 
 
+def _pysodmetrics():
+    """The ``py_sod_metrics`` module of the pysodmetrics package, or None (with a warning) if it is not installed."""
+    try:
+        import py_sod_metrics
+    except ImportError:
+        import warnings
+
+        warnings.warn("protocol pysod: S-measure, E-measure and weighted F need the pysodmetrics package "
+                      "(pip install 'defocus[eval]'); they are left out", stacklevel=3)
+        return None
+    return py_sod_metrics
+
+
 class _PySODAccumulator(Accumulator):
     def __init__(self, protocol: Protocol) -> None:
         super().__init__(protocol)
         self.curve_p, self.curve_r, self.curve_f = CurveStack(), CurveStack(), CurveStack()
+        sod = _pysodmetrics()
+        self.structure = (sod.Smeasure(), sod.Emeasure(), sod.WeightedFmeasure()) if sod is not None else None
+
+    def _structure_scores(self, pred_u8: np.ndarray, gt_u8: np.ndarray) -> dict[str, float]:
+        if self.structure is None:
+            return {}
+        import warnings
+
+        sm, em, wfm = self.structure
+        with warnings.catch_warnings():  # maps a few px high give NaN there (empty windows), as PySODMetrics does
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for measure in self.structure:
+                measure.step(pred=pred_u8, gt=gt_u8)
+        return {"s_measure": float(sm.sms[-1]), "e_measure_adaptive": float(em.adaptive_ems[-1]),
+                "e_measure_mean": float(np.mean(em.changeable_ems[-1])), "weighted_f": float(wfm.weighted_fms[-1])}
 
     def score(self, pred, gt):
         u = M.to_u8_round(self._positive(pred))
@@ -637,7 +671,8 @@ class _PySODAccumulator(Accumulator):
         f = M.f_beta(p, r)
         self.curve_p.add(p), self.curve_r.add(r), self.curve_f.add(f)
         return {"mae": mae, "fbeta": float(f.max()), "fbeta_adaptive": adaptive_f, "precision": conf.precision,
-                "recall": conf.recall, "iou": conf.iou, "accuracy": conf.accuracy, "threshold": float(thr)}
+                "recall": conf.recall, "iou": conf.iou, "accuracy": conf.accuracy, "threshold": float(thr),
+                **self._structure_scores(u, M.to_u8_round(self._positive(gt)))}
 
     def finish(self):
         mp, mr, mf = self.curve_p.mean(), self.curve_r.mean(), self.curve_f.mean()
@@ -653,6 +688,12 @@ class _PySODAccumulator(Accumulator):
             "fbeta_mean": float(np.mean(mf)) if self.rows else float("nan"),
             "fbeta_adaptive": _mean(self.rows, "fbeta_adaptive"),
         }
+        if self.structure is not None and self.rows:
+            sm, em, wfm = (m.get_results() for m in self.structure)
+            curve = em["em"]["curve"]
+            summary.update(s_measure=float(sm["sm"]), e_measure_adaptive=float(em["em"]["adp"]),
+                           e_measure_mean=float(np.mean(curve)), e_measure_max=float(np.max(curve)),
+                           weighted_f=float(wfm["wfm"]))
         curves = _curves(mp, mr, mf, M.THRESHOLDS, ">= t on uint8(minmax(map)*255), per-image P/R/F averaged")
         return summary, self.rows, curves
 

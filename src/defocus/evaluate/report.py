@@ -40,7 +40,8 @@ def _seconds(value: float | None) -> str:
 def summary_table(results: Sequence[Result]) -> str:
     """A Markdown table with one row per result.
 
-    DBD: method, dataset, protocol, images, MAE, Fβ, IoU, accuracy, s/img. DME: method, dataset, images, MAE and
+    DBD: method, dataset, protocol, images, MAE, Fβ, IoU, accuracy, s/img (and, where the protocol computed them,
+    a second table of S-measure, E-measure and weighted F). DME: method, dataset, images, MAE and
     MSE in σ px, disk-radius px and relative units, s/img. Mixed tasks give one table per task.
     """
     parts = []
@@ -55,6 +56,16 @@ def summary_table(results: Sequence[Result]) -> str:
                          f"{_fmt(s.get('mae'))} | {_fmt(s.get('fbeta'))} | {_fmt(s.get('iou'))} | "
                          f"{_fmt(s.get('accuracy'))} | {_seconds(r.seconds_per_image)} |")
         parts.append("\n".join(lines))
+        structured = [r for r in dbd if "s_measure" in r.summary]
+        if structured:
+            lines = ["| Method | Dataset | Protocol | Sα ↑ | Eφ adaptive ↑ | Eφ mean ↑ | Eφ max ↑ | weighted F ↑ |",
+                     "|---|---|---|---:|---:|---:|---:|---:|"]
+            for r in structured:
+                s = r.summary
+                lines.append(f"| {r.method or '–'} | {r.dataset or '–'} | {r.protocol} | {_fmt(s['s_measure'])} | "
+                             f"{_fmt(s['e_measure_adaptive'])} | {_fmt(s['e_measure_mean'])} | "
+                             f"{_fmt(s['e_measure_max'])} | {_fmt(s['weighted_f'])} |")
+            parts.append("\n".join(lines))
     if dme:
         lines = ["| Method | Dataset | Protocol | Images | MAE σ px ↓ | MSE σ px² ↓ | MAE radius px ↓ | "
                  "MSE radius px² ↓ | MAE rel ↓ | MSE rel ↓ | s/img |",
