@@ -43,7 +43,7 @@ _CALIBRATION_ANGLES = (7.0, 23.0, 41.0, 66.0)  # degrees; off the grid's axes an
 
 def patch_rank(gray: np.ndarray, ys: np.ndarray, xs: np.ndarray, gx: np.ndarray, gy: np.ndarray,
                patch: int = PATCH, spacing: float = 1.0, thresholds=THRESHOLDS) -> np.ndarray:
-    """Soft rank of the ``patch``×``patch`` patch around each pixel (ys, xs), sampled on axes at ±45° to its gradient.
+    """Soft rank of the ``patch``×``patch`` patch around each pixel, sampled on axes at ±45° to its gradient.
 
     Parameters
     ----------
