@@ -1,4 +1,4 @@
-"""Xu, Wang, Wang & Zhang 2017: defocus σ from the rank of local patches at edges.
+"""Xu, Quan & Ji 2017: defocus σ from the rank of local patches at edges.
 
 Idea (from the paper): a Gaussian blur is a low-pass filter, so a blurred image patch is closer to a low-rank matrix
 than a sharp one — the number of its singular values that stand out decreases as σ grows. Measured at edge pixels
@@ -166,7 +166,7 @@ class Xu2017(Method):
     task = "dme"
     summary = "rank of 45-degree-turned local patches at Canny edges, calibrated on rendered edges, propagated"
     paper = (
-        "Xu, Wang, Wang & Zhang, 'Estimating Defocus Blur via Rank of Local Patches', ICCV 2017"
+        "Xu, Quan & Ji, 'Estimating Defocus Blur via Rank of Local Patches', ICCV 2017"
     )
 
     def __init__(self, device: str = "cpu", patch: int = PATCH, scales: int = SCALES,
