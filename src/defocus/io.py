@@ -307,6 +307,26 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
 ARRAY_SUFFIXES = (".npy", ".mat")
 
 
+def read_photo_defocus_map(given: str | os.PathLike, stem: str, shape: tuple[int, int]) -> np.ndarray:
+    """The saved defocus map of one photo, as commands take it with ``--defocus-map``: ``given`` itself (a ``.npy``
+    or ``.mat`` array of Gaussian σ in px), or ``given/<stem>_defocus.npy`` when ``given`` is a folder (what
+    ``defocus estimate`` writes). Checked against the photo's ``shape`` (H, W) by
+    :func:`defocus.units.check_sigma_map`; float32. Any problem is one :class:`~defocus.errors.DefocusError` line
+    naming the map file."""
+    from .errors import InputArrayError
+    from .units import check_sigma_map
+
+    path = Path(given)
+    if path.is_dir():
+        path = path / f"{stem}_defocus.npy"
+    if path.suffix.lower() not in ARRAY_SUFFIXES:
+        raise ImageReadError(f"{path}: a defocus map must be a .npy or .mat array of σ in px")
+    try:
+        return check_sigma_map(read_array(path), shape)
+    except InputArrayError as exc:
+        raise InputArrayError(f"{path}: {exc}") from None
+
+
 def read_map(path: str | os.PathLike) -> np.ndarray:
     """Read a saved map or mask as float32 H×W.
 

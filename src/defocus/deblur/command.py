@@ -61,25 +61,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"tile side for bounded memory (default {DEFAULTS['tile']} px)")
 
 
-def _map_source(args: argparse.Namespace):
-    """``(path, stem) -> σ map`` for ``--defocus-map``, after checking it fits the inputs (usage errors)."""
-    from ..io import find_images, read_array
+def _check_map_source(args: argparse.Namespace) -> Path:
+    """``--defocus-map``, after checking it fits the inputs (usage errors): a folder of ``<stem>_defocus.npy``, or
+    one map file for one photo."""
+    from ..io import find_images
 
     source = Path(args.defocus_map)
     if source.is_dir():
-        def folder_map(photo: Path, stem: str) -> np.ndarray:
-            path = source / f"{stem}_defocus.npy"
-            if not path.exists():
-                raise DefocusError(f"{photo}: no defocus map {path}")
-            return read_array(path), path
-        return folder_map
+        return source
     if not source.exists():
         raise UsageError(f"--defocus-map {source}: no such file or folder")
     photos, _ = find_images(args.inputs)
     if len(photos) > 1:
         raise UsageError(f"--defocus-map {source}: one map file fits one photo, but {len(photos)} were given; "
                          f"give a folder of <stem>_defocus.npy files instead")
-    return lambda photo, stem: (read_array(source), source)
+    return source
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import registry
     from ..cli import _finite_map, run_batch
     from ..errors import InputArrayError
-    from ..io import read_image, write_image
+    from ..io import read_image, read_photo_defocus_map, write_image
     from . import deblur
 
     if not 0 < args.alpha <= 1:
@@ -97,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     if args.defocus_map is not None and (args.method is not None or args.option or args.weights):
         raise UsageError("--defocus-map replaces the estimator; do not combine it with -m, --option or --weights")
     if args.defocus_map is not None:
-        map_of, name = _map_source(args), "--defocus-map"
+        source, name = _check_map_source(args), "--defocus-map"
         estimator = None
     else:
         name = args.method or registry.DEFAULT_ESTIMATOR
@@ -113,13 +109,13 @@ def run(args: argparse.Namespace) -> int:
     def process(path: Path, files: list[Path], stage) -> None:
         image = read_image(path, max_pixels=args.max_pixels)
         if estimator is not None:
-            sigma, source = np.maximum(_finite_map(estimator.predict(image), path, name), 0.0), path
+            sigma = np.maximum(_finite_map(estimator.predict(image), path, name), 0.0)
         else:
-            sigma, source = map_of(path, files[0].name[: -len(SUFFIX)])
+            sigma = read_photo_defocus_map(source, files[0].name[: -len(SUFFIX)], image.shape[:2])
         try:
             result = deblur(image, sigma, **params)
         except InputArrayError as exc:
-            raise DefocusError(f"{source}: {exc}") from None
+            raise DefocusError(f"{path}: {exc}") from None
         write_image(files[0], result, stage=stage)
 
     return run_batch(args.inputs, out, outputs_of, process, force=args.force, desc=f"deblur [{name}]")

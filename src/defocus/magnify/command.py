@@ -58,19 +58,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="shape of the added blur (default disk: a lens's hard-edged bokeh)")
 
 
-def read_defocus_map(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    """A saved defocus map (σ px, ``.npy``/``.mat``) checked against a photo's H×W; DefocusError naming the file."""
-    from ..io import ARRAY_SUFFIXES, read_array
-    from ..units import check_sigma_map
-
-    if path.suffix.lower() not in ARRAY_SUFFIXES:
-        raise DefocusError(f"{path}: a defocus map must be a .npy or .mat array of σ in px")
-    try:
-        return check_sigma_map(read_array(path), shape)
-    except ValueError as exc:
-        raise DefocusError(f"{path}: {exc}") from None
-
-
 def read_front_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
     """A saved mask (image or array, ≥ 0.5 = in front of the focus) checked against a photo's H×W; DefocusError
     naming the file."""
@@ -92,7 +79,7 @@ def _per_photo(given: Path | None, stem: str, name: str) -> Path | None:
 def run(args: argparse.Namespace) -> int:
     """Run ``defocus magnify``; returns the exit code."""
     from ..cli import _finite_map, run_batch
-    from ..io import read_image, write_image
+    from ..io import read_image, read_photo_defocus_map, write_image
     from .rerender import magnify
 
     saved = Path(args.defocus_map) if args.defocus_map else None
@@ -118,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         if method is not None:
             sigma = np.maximum(_finite_map(method.predict(image), path, name), 0.0)
         else:
-            sigma = read_defocus_map(_per_photo(saved, stem, "_defocus.npy"), image.shape[:2])
+            sigma = read_photo_defocus_map(saved, stem, image.shape[:2])
         result = magnify(image, sigma, args.amount, highlight_gain=args.highlight_gain, psf=args.psf,
                          in_front=in_front)
         write_image(files[0], result, stage=stage)
