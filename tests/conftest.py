@@ -1,6 +1,7 @@
 """Shared fixtures: synthetic photos whose focus layout is known."""
 
 import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -105,3 +106,17 @@ def fit_summed_cross_entropy(net, steps: int, lr: float = 1e-3) -> tuple[list[fl
         opt.step()
         losses.append(float(loss.detach()))
     return losses, parts
+
+
+@pytest.fixture
+def examples_and_a_bad_file(tmp_path):
+    """A copy of examples/ with one file that is not a JPEG: a batch the engines must write and report alike."""
+    folder = tmp_path / "photos"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples", folder, ignore=shutil.ignore_patterns("*.md"))
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    return folder
+
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    """Every file directly in ``folder``, by name, as bytes (to compare two output folders byte for byte)."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}

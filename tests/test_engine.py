@@ -1,6 +1,5 @@
 """The local engine: decoding ahead and writing behind in background threads changes nothing but the speed."""
 
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -9,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import folder_bytes
 import defocus.io
 from defocus import registry
 from defocus.cli import main
@@ -16,20 +16,8 @@ from defocus.cli import main
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def _files(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
-
-
 def _lines(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("defocus: [") or "error:" in line]
-
-
-@pytest.fixture
-def examples_and_a_bad_file(tmp_path):
-    folder = tmp_path / "photos"
-    shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("*.md"))
-    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
-    return folder
 
 
 def test_prefetch_writes_what_the_sequential_path_writes(examples_and_a_bad_file, tmp_path, capsys):
@@ -39,7 +27,7 @@ def test_prefetch_writes_what_the_sequential_path_writes(examples_and_a_bad_file
         code = main(["detect", str(examples_and_a_bad_file), "-o", str(out), "--npy", "--prefetch", prefetch])
         err = capsys.readouterr().err
         assert code == 1 and "Traceback" not in err
-        runs[prefetch] = (_files(out), [line.split(": wrote")[0] for line in _lines(err)])
+        runs[prefetch] = (folder_bytes(out), [line.split(": wrote")[0] for line in _lines(err)])
     assert runs["0"][0] == runs["2"][0] and len(runs["2"][0]) == 5 * 3
     assert runs["0"][1] == runs["2"][1]  # the same lines in the same order
     lines = runs["2"][1]
@@ -52,7 +40,7 @@ def test_estimate_with_prefetch_writes_what_the_sequential_path_writes(tmp_path)
     photo = str(EXAMPLES / "flower.jpg")
     for prefetch in ("0", "2"):
         assert main(["estimate", photo, "-o", str(tmp_path / prefetch), "--prefetch", prefetch]) == 0
-    assert _files(tmp_path / "0") == _files(tmp_path / "2")
+    assert folder_bytes(tmp_path / "0") == folder_bytes(tmp_path / "2")
 
 
 def test_no_overwrite_without_force_with_prefetch(tmp_path, capsys):

@@ -1,7 +1,6 @@
 """The Ray engine writes what the local engine writes, reports a bad photo without stopping, and resumes."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -9,6 +8,7 @@ import pytest
 ray = pytest.importorskip("ray")
 torch = pytest.importorskip("torch")
 
+from conftest import folder_bytes  # noqa: E402
 from defocus.cli import main  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -17,24 +17,14 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 @pytest.fixture(scope="module")
 def ray_instance():
     # Light: no dashboard, a small object store; CPUs enough for one actor with this process's torch threads.
-    ray.init(num_cpus=max(2, torch.get_num_threads()), include_dashboard=False, object_store_memory=250 * 2**20, log_to_driver=False)
+    ray.init(num_cpus=max(2, torch.get_num_threads()), include_dashboard=False, object_store_memory=250 * 2**20,
+             log_to_driver=False)
     yield
     ray.shutdown()
 
 
-@pytest.fixture
-def photos(tmp_path):
-    folder = tmp_path / "photos"
-    shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("*.md"))
-    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
-    return folder
-
-
-def _files(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
-
-
-def test_ray_engine_writes_the_local_files_and_resumes(ray_instance, photos, tmp_path, capsys):
+def test_ray_engine_writes_the_local_files_and_resumes(ray_instance, examples_and_a_bad_file, tmp_path, capsys):
+    photos = examples_and_a_bad_file
     # The actor runs the method with as many threads as this process, so even float rounding is the same.
     threads = str(torch.get_num_threads())
     local, distributed = tmp_path / "local", tmp_path / "ray"
@@ -46,7 +36,7 @@ def test_ray_engine_writes_the_local_files_and_resumes(ray_instance, photos, tmp
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("defocus: error:")]
     assert any("broken.jpg" in line for line in errors) and "Traceback" not in err
-    assert _files(distributed) == _files(local) and len(_files(local)) == 5 * 3
+    assert folder_bytes(distributed) == folder_bytes(local) and len(folder_bytes(local)) == 5 * 3
 
     # A rerun computes only what is missing; the bad file is reported again.
     for p in distributed.glob("flower_*"):
@@ -55,7 +45,7 @@ def test_ray_engine_writes_the_local_files_and_resumes(ray_instance, photos, tmp
     assert main(ray_args) == 1
     err = capsys.readouterr().err
     assert "skipping 4 photo(s)" in err and any("broken.jpg" in line for line in err.splitlines())
-    assert _files(distributed) == _files(local)
+    assert folder_bytes(distributed) == folder_bytes(local)
     assert all(distributed.joinpath(name).stat().st_mtime_ns == t for name, t in kept.items())
 
 
@@ -67,7 +57,8 @@ def test_ray_engine_estimate_one_photo(ray_instance, tmp_path, capsys):
     assert "skipping 1 photo(s)" in capsys.readouterr().err
 
 
-def test_ray_engine_culls_as_the_local_engine_does(ray_instance, photos, tmp_path, capsys):
+def test_ray_engine_culls_as_the_local_engine_does(ray_instance, examples_and_a_bad_file, tmp_path, capsys):
+    photos = examples_and_a_bad_file
     # The rows come back from the actor as JSON: the reports, sorted the same, hold the same verdicts and scores.
     threads = str(torch.get_num_threads())
     local, sequential, distributed = tmp_path / "A", tmp_path / "A0", tmp_path / "B"
@@ -78,8 +69,10 @@ def test_ray_engine_culls_as_the_local_engine_does(ray_instance, photos, tmp_pat
     err = capsys.readouterr().err
     assert "Traceback" not in err
     rows = json.loads((local / "report.json").read_text())
-    assert len(rows) == 6 and [r["path"] for r in rows if r["error"]] == [str(photos / "broken.jpg")]
+    bad = str(photos / "broken.jpg")
+    assert len(rows) == 6 and [r["path"] for r in rows if r["error"]] == [bad]
     assert all(r["verdict"] for r in rows if not r["error"])
     for other in (sequential, distributed):
         assert json.loads((other / "report.json").read_text()) == rows
-        assert _files(other / "thumbs") == _files(local / "thumbs") and len(_files(local / "thumbs")) == 5
+        assert folder_bytes(other / "thumbs") == folder_bytes(local / "thumbs")
+    assert len(folder_bytes(local / "thumbs")) == 5
