@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -41,6 +39,7 @@ from defocus.synth import SHARP_RADIUS, linear_to_srgb, render_scaled, sample_rn
 from defocus.synth import psf as _psf
 from defocus.synth.render import quantize_radius
 from defocus.units import sigma_to_radius
+from timing import median_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "examples" / "flower.jpg"
@@ -90,16 +89,6 @@ def scores(result: np.ndarray, reference: np.ndarray) -> tuple[float, float, flo
     return (peak_signal_noise_ratio(reference, result, data_range=1.0),
             float(np.abs(result - reference).mean()),
             structural_similarity(reference, result, channel_axis=2, data_range=1.0))
-
-
-def seconds(f, runs: int = 3) -> float:
-    f()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -171,9 +160,9 @@ def main() -> None:
     default = defocus.load(registry.DEFAULT_ESTIMATOR)
     sigma = default.predict(image)
     print()
-    print(f"seconds per 640×427 photo ({PHOTO.name}, K = 3): magnify {seconds(lambda: magnify(image, sigma, 3.0)):.2f}, "
-          f"per-pixel blur {seconds(lambda: per_pixel_blur(image, sigma, 3.0)):.2f}, "
-          f"map by {registry.DEFAULT_ESTIMATOR} {seconds(lambda: default.predict(image), 1):.2f}")
+    print(f"seconds per 640×427 photo ({PHOTO.name}, K = 3): magnify {median_seconds(lambda: magnify(image, sigma, 3.0), 3):.2f}, "
+          f"per-pixel blur {median_seconds(lambda: per_pixel_blur(image, sigma, 3.0), 3):.2f}, "
+          f"map by {registry.DEFAULT_ESTIMATOR} {median_seconds(lambda: default.predict(image), 1):.2f}")
     if args.megapixels > 0:
         run = subprocess.run([sys.executable, "-c", _LARGE, str(PHOTO), str(args.megapixels)], capture_output=True,
                              text=True, check=True)

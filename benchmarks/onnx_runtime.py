@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
+from timing import median_seconds
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -33,19 +32,6 @@ def photo(width: int = 640, height: int = 427) -> np.ndarray:
 
     image = read_image(sorted(EXAMPLES.glob("*.jpg"))[0])
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-
-
-def median_seconds(fn, runs: int) -> float:
-    """Median seconds of ``runs`` calls of ``fn`` after one warm-up call. The calls of one runtime come in one
-    block: alternating call by call, each runtime's idle worker threads (which spin a while after a call) would slow
-    the other's."""
-    fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> int:

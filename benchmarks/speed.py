@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
-import numpy as np
+from timing import median_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PHOTO = ROOT / "examples" / "flower.jpg"
@@ -43,18 +41,6 @@ assert out.shape == image.shape[:2], out.shape
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"base_mb": base / 1024, "peak_mb": peak / 1024, "seconds": seconds, "h": h, "w": w}))
 """
-
-
-def time_predict(method, image: np.ndarray, runs: int) -> float:
-    """Median seconds of ``method.predict(image)`` over ``runs`` calls, after one warm-up call (JIT compilation,
-    weight loading, caches)."""
-    method.predict(image)
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        method.predict(image)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def peak_memory(name: str, photo: Path, megapixels: float, timeout: float) -> dict:
@@ -88,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = [f"| method | task | s / 640×427 photo (median of {args.runs}) | {mp}: peak RSS (MB) | {mp}: baseline RSS (MB) | {mp}: s |",
             "|---|---|---|---|---|---|"]
     for name in names:
-        seconds = time_predict(defocus.load(name), image, args.runs)
+        method = defocus.load(name)
+        seconds = median_seconds(lambda: method.predict(image), args.runs)
         mem = peak_memory(name, args.photo, args.megapixels, args.timeout) if args.megapixels > 0 else {}
         if "error" in mem:
             cells = [f"failed: {mem['error']}", "", ""]
