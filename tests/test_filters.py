@@ -171,3 +171,39 @@ def test_a_flat_map_gets_the_fallback():
     assert np.array_equal(minmax(flat, fallback=lambda a: a), flat)
     assert np.array_equal(minmax(flat + np.float32(1e-8) * np.eye(3, 4, dtype=np.float32), eps=1e-6), np.zeros((3, 4)))
     assert minmax(np.arange(4)).dtype == np.float64
+
+
+# --- PCNN --------------------------------------------------------------------------------------------------------
+
+
+def test_uncoupled_pcnn_fires_when_the_decaying_threshold_drops_below_the_stimulus():
+    from defocus.filters.pcnn import pcnn_firing_times
+
+    s = np.array([[1.0, 0.7, 0.3, 0.05, 0.0]], np.float32)
+    t = pcnn_firing_times(s, iterations=30, beta=0.0, alpha_e=0.15, threshold0=1.0)
+    # E[n−1] = e^{−0.15 (n−1)}: the first n with S > E[n−1]; S = 0 never fires (iterations + 1).
+    want = [np.floor(np.log(1.0 / v) / 0.15) + 2 for v in s[0, :4]]
+    np.testing.assert_array_equal(t[0, :4], want)
+    assert t[0, 4] == 31
+    assert np.all(np.diff(t[0]) > 0)  # weaker stimuli fire later
+
+
+def test_pcnn_linking_captures_a_weaker_neuron_into_its_neighbours_wave():
+    from defocus.filters.pcnn import pcnn_firing_times
+
+    s = np.ones((7, 7), np.float32)
+    s[3, 3] = 0.7
+    alone = pcnn_firing_times(s, iterations=20, beta=0.0)
+    linked = pcnn_firing_times(s, iterations=20, beta=0.5)
+    assert alone[0, 0] == linked[0, 0] == 2
+    assert alone[3, 3] == 4  # ln(1/0.7)/0.15 = 2.4 steps after the first
+    assert linked[3, 3] == 3  # fires one step after its neighbours
+
+
+def test_pcnn_strips_equal_the_whole_image(monkeypatch):
+    from defocus.filters import pcnn
+
+    s = np.random.default_rng(3).random((45, 23)).astype(np.float32)
+    whole = pcnn.pcnn_firing_times(s, iterations=12, beta=0.3)
+    monkeypatch.setattr(pcnn, "_ROWS_PER_STRIP", 7)
+    np.testing.assert_array_equal(pcnn.pcnn_firing_times(s, iterations=12, beta=0.3), whole)

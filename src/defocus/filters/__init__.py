@@ -11,6 +11,8 @@ values, and the propagation of sparse edge values over a photo that Karaali & Ju
 :mod:`defocus.filters.color` — the BT.601 grey conversion.
 
 :mod:`defocus.filters.normalize` — per-photo min-max normalisation and the sharpness → blur map conversion.
+
+:mod:`defocus.filters.pcnn` — the first firing times of a simplified pulse-coupled neural network.
 """
 
 from .color import gray
@@ -18,6 +20,7 @@ from .domain_transform import interpolate, propagate, recursive_filter
 from .guided import guided_filter, guided_upsample
 from .matting import MattingLaplacian
 from .normalize import minmax, sharpness_to_blur
+from .pcnn import pcnn_firing_times
 
 __all__ = ["recursive_filter", "interpolate", "propagate", "guided_filter", "guided_upsample", "MattingLaplacian",
-           "gray", "minmax", "sharpness_to_blur"]
+           "gray", "minmax", "sharpness_to_blur", "pcnn_firing_times"]

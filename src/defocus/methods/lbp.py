@@ -75,39 +75,93 @@ def lbp_codes(gray: np.ndarray, threshold: float = T_LBP) -> np.ndarray:
     ndarray (H, W), uint8
         0…8 = number of set bits of a uniform pattern, 9 = non-uniform pattern.
     """
-    h, w = gray.shape
-    out = np.empty((h, w), np.uint8)
-    pad = cv2.copyMakeBorder(gray, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
-    for r0 in range(0, h, _ROWS_PER_STRIP):
-        r1 = min(h, r0 + _ROWS_PER_STRIP)
-        out[r0:r1] = _codes_strip(pad[r0 : r1 + 2], threshold)
-    return out
+    return strip_codes(gray, 1, lambda ring: [riu2_code([d > threshold for d in ring.differences(1)])])[0]
 
 
-def _codes_strip(p: np.ndarray, threshold: float) -> np.ndarray:
-    """Codes of the centre rows of a padded strip ``p`` ((n+2)×(W+2))."""
-    c = p[1:-1, 1:-1]
-    right, left, up, down = p[1:-1, 2:], p[1:-1, :-2], p[:-2, 1:-1], p[2:, 1:-1]
-    a, b = 1.0 - _DIAG, _DIAG
-    # Bilinear interpolation at (±√2/2, ±√2/2); order counter-clockwise from the right neighbour.
-    neighbours = (
-        right,
-        a * (a * c + b * right) + b * (a * up + b * p[:-2, 2:]),
-        up,
-        a * (a * c + b * left) + b * (a * up + b * p[:-2, :-2]),
-        left,
-        a * (a * c + b * left) + b * (a * down + b * p[2:, :-2]),
-        down,
-        a * (a * c + b * right) + b * (a * down + b * p[2:, 2:]),
-    )
-    bits = [(n - c) > threshold for n in neighbours]
-    count = np.zeros(c.shape, np.uint8)
-    transitions = np.zeros(c.shape, np.uint8)
+class Ring:
+    """The centre rows of a padded strip of the grey image and their 8 circular neighbours at any radius.
+
+    ``pad`` is a strip padded by ``margin`` px on every side (replicated borders); ``differences(r)`` gives the 8
+    ``neighbour − centre`` arrays on the circle of radius ``r`` ≤ ``margin``, counter-clockwise from the right
+    neighbour, the 4 diagonal ones bilinearly interpolated at (±r√2/2, ±r√2/2).
+    """
+
+    def __init__(self, pad: np.ndarray, margin: int):
+        self.pad, self.margin = pad, margin
+        h, w = pad.shape
+        self.shape = (h - 2 * margin, w - 2 * margin)
+        self.centre = self.at(0, 0)
+
+    def at(self, dy: int, dx: int) -> np.ndarray:
+        """The centre rows shifted by (dy, dx) whole pixels (dy > 0 = down)."""
+        m, (h, w) = self.margin, self.shape
+        return self.pad[m + dy : m + dy + h, m + dx : m + dx + w]
+
+    def _diagonal(self, radius: int, sy: int, sx: int) -> np.ndarray:
+        """Bilinear sample at (sy, sx)·r√2/2 from the 4 pixels around it."""
+        off = radius * _DIAG
+        i = int(math.floor(off))
+        b = off - i  # weight of the outer pixel on each axis
+        a = 1.0 - b
+        near_row = a * self.at(sy * i, sx * i) + b * self.at(sy * i, sx * (i + 1))
+        far_row = a * self.at(sy * (i + 1), sx * i) + b * self.at(sy * (i + 1), sx * (i + 1))
+        return a * near_row + b * far_row
+
+    def differences(self, radius: int) -> list[np.ndarray]:
+        r, c = radius, self.centre
+        neighbours = (
+            self.at(0, r),
+            self._diagonal(r, -1, 1),
+            self.at(-r, 0),
+            self._diagonal(r, -1, -1),
+            self.at(0, -r),
+            self._diagonal(r, 1, -1),
+            self.at(r, 0),
+            self._diagonal(r, 1, 1),
+        )
+        return [n - c for n in neighbours]
+
+
+def riu2_code(bits: list[np.ndarray]) -> np.ndarray:
+    """Rotation invariant uniform code of 8 circular bit arrays: the number of set bits (0…8) of a pattern with at
+    most two 0/1 transitions around the circle, 9 for any other; uint8."""
+    count = np.zeros(bits[0].shape, np.uint8)
+    transitions = np.zeros(bits[0].shape, np.uint8)
     for k in range(8):
         count += bits[k]
         transitions += bits[k] != bits[k - 1]
     count[transitions > 2] = 9
     return count
+
+
+def strip_codes(gray: np.ndarray, margin: int, codes_of) -> list[np.ndarray]:
+    """Pattern code maps of a grey image, computed over strips of rows so the temporaries stay small on huge photos.
+
+    ``codes_of(ring)`` maps a :class:`Ring` of one strip (padded by ``margin`` px, replicated borders) to a list of
+    uint8 code arrays of the strip's shape; the strips are stitched into full H×W maps.
+    """
+    h, w = gray.shape
+    pad = cv2.copyMakeBorder(gray, margin, margin, margin, margin, cv2.BORDER_REPLICATE)
+    out: list[np.ndarray] = []
+    for r0 in range(0, h, _ROWS_PER_STRIP):
+        r1 = min(h, r0 + _ROWS_PER_STRIP)
+        parts = codes_of(Ring(pad[r0 : r1 + 2 * margin], margin))
+        if not out:
+            out = [np.empty((h, w), np.uint8) for _ in parts]
+        for o, part in zip(out, parts):
+            o[r0:r1] = part
+    return out
+
+
+def code_fraction(codes: np.ndarray, size: int, lowest: int = 6) -> np.ndarray:
+    """Fraction of codes ≥ ``lowest`` in the ``size``×``size`` window around each pixel (replicated borders).
+
+    Returns
+    -------
+    ndarray (H, W), float32 in [0, 1]
+    """
+    chosen = (codes >= lowest).astype(np.float32)
+    return cv2.boxFilter(chosen, cv2.CV_32F, (size, size), normalize=True, borderType=cv2.BORDER_REPLICATE)
 
 
 def lbp_sharpness(codes: np.ndarray, size: int) -> np.ndarray:
@@ -117,8 +171,7 @@ def lbp_sharpness(codes: np.ndarray, size: int) -> np.ndarray:
     -------
     ndarray (H, W), float32 in [0, 1]
     """
-    sharp_codes = (codes >= 6).astype(np.float32)
-    return cv2.boxFilter(sharp_codes, cv2.CV_32F, (size, size), normalize=True, borderType=cv2.BORDER_REPLICATE)
+    return code_fraction(codes, size, 6)
 
 
 def _minmax(a: np.ndarray) -> np.ndarray:
