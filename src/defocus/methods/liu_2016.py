@@ -7,7 +7,7 @@ the cumulative distribution of a two-piece normal. Pipeline (what comes from the
 docs/methods/liu-2016.md):
 
 1. Grey image ``Y^2.4`` (:func:`defocus.methods.karaali_jung_2018.linear_gray`), Canny edges at σ = 1.
-2. Per edge pixel, the derivative-of-Gaussian (std s = 1) magnitude is sampled along the gradient direction; the
+2. Per edge pixel, the derivative-of-Gaussian (std s = 1.5) magnitude is sampled along the gradient direction; the
    sub-pixel peak is found from a log-parabola and, on each side separately, log(m_peak / m(d)) at d = 1, 2, 3 px
    is fitted by d² / (2σ_eff²) (σ_eff² = σ² + s² for a Gaussian profile; the fit stops where the profile stops
    falling — another edge). A 2-D calibration, computed once in code on rendered two-piece edges, maps the
@@ -43,8 +43,10 @@ from .zhuo_sim import MAX_SIGMA, canny, dog_gradients
 
 #: Distances (px) along the gradient at which each side of the profile is sampled.
 DISTANCES = (1.0, 2.0, 3.0)
+#: A side sample counts while log(m_peak / m(d)) is below this (m(d) above e^-3 ≈ 5 % of the peak).
+TAIL_LOG_RATIO = 3.0
 #: Std (px) of the derivative-of-Gaussian gradient the profile is measured on.
-GRADIENT_STD = 1.0
+GRADIENT_STD = 1.5
 _GRID = np.arange(0.0, 6.01, 0.25)  # σ values of the calibration grid (px), beyond MAX_SIGMA so 5 is inside
 
 
@@ -98,6 +100,8 @@ def side_widths(
             ld = log_at(delta + sign * d)
             falling &= ld < prev  # past the first rise the profile belongs to another edge
             prev = ld
+            # Below ~5 % of the peak the tail is other structure, noise and tone-curve error more than this edge.
+            falling &= l_peak - ld < TAIL_LOG_RATIO
             num += np.where(falling, d * d * (l_peak - ld), 0.0)
             den += np.where(falling, d**4, 0.0)
         b = num / np.maximum(den, 1e-300)
@@ -182,6 +186,9 @@ class Liu2016(Method):
     ----------
     canny_sigma : float
         Canny smoothing in px.
+    gradient_std : float
+        Std (px) of the derivative-of-Gaussian whose magnitude profile is measured: larger is less noisy, but
+        separates small σ less well (σ_eff² = σ² + std²).
     tau : float
         Width of the pattern-edge confidence, relative to 1 + the mean side σ (|σ₊ − σ₋| = τ·(1 + σ̄) gives
         c = e^−½ ≈ 0.61).
@@ -214,20 +221,22 @@ class Liu2016(Method):
         self,
         device: str = "cpu",
         canny_sigma: float = 1.0,
+        gradient_std: float = GRADIENT_STD,
         tau: float = 0.15,
-        gamma: float = 10.0,
+        gamma: float = 0.0,
         texture_scale: float = 4.0,
         tv_weight_range: float = 0.75,
         tv_iterations: int = 100,
-        lam: float = 1e-2,
+        lam: float = 0.1,
         eps: float = 1e-4,
         max_iter: int = 300,
-        max_pixels: int = 60_000,
+        max_pixels: int = 30_000,
     ) -> None:
         super().__init__(device=device)
         if tau <= 0 or texture_scale <= 0 or not 0 <= tv_weight_range < 1 or lam <= 0 or max_pixels < 16:
             raise ValueError("need tau > 0, texture_scale > 0, 0 <= tv_weight_range < 1, lam > 0, max_pixels >= 16")
         self.canny_sigma = float(canny_sigma)
+        self.gradient_std = float(gradient_std)
         self.tau = float(tau)
         self.gamma = float(gamma)
         self.texture_scale = float(texture_scale)
@@ -244,8 +253,8 @@ class Liu2016(Method):
         gray = linear_gray(image)
         edges = canny(gray, self.canny_sigma)
         ys, xs = np.nonzero(edges)
-        plus_raw, minus_raw, ny, nx = side_widths(gray, ys, xs)
-        plus, minus = two_sided_sigma(plus_raw, minus_raw)
+        plus_raw, minus_raw, ny, nx = side_widths(gray, ys, xs, self.gradient_std)
+        plus, minus = two_sided_sigma(plus_raw, minus_raw, self.gradient_std)
         if len(ys) and self.gamma > 0:
             for side in (plus, minus):
                 wts = np.isfinite(side).astype(np.float64)

@@ -53,8 +53,8 @@ class Zhang2016(Method):
         canny_sigma: float = 1.0,
         k: int = 10,
         lam: float = 100.0,
-        position_weight: float = 1.0,
-        max_pixels: int = 60_000,
+        position_weight: float = 3.0,
+        max_pixels: int = 30_000,
     ) -> None:
         super().__init__(device=device)
         if not 0 < std1 < std2:
