@@ -23,7 +23,7 @@ from scipy.spatial import cKDTree
 from .domain_transform import interpolate
 from .guided import guided_upsample
 
-__all__ = ["knn_features", "knn_laplacian", "knn_interpolate", "conjugate_gradient"]
+__all__ = ["knn_features", "knn_laplacian", "knn_interpolate", "conjugate_gradient", "shrink_sparse", "upsample_values"]
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
@@ -106,9 +106,42 @@ def knn_laplacian(features: np.ndarray, k: int = 10) -> sp.csr_matrix:
     return (sp.diags(degree) - affinity).tocsr()
 
 
-def _working_size(h: int, w: int, max_pixels: int) -> tuple[int, int]:
-    f = min(1.0, np.sqrt(max_pixels / float(h * w)))
-    return max(1, int(round(h * f))), max(1, int(round(w * f)))
+def shrink_sparse(
+    image: np.ndarray, sparse: np.ndarray, weights: np.ndarray, max_pixels: int, min_side: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """A photo and its sparse values on a working grid of at most ``max_pixels`` pixels.
+
+    The photo is area-resized; the values are area-averaged with their weights, and a working pixel's weight is the
+    sum of the weights it covers (clipped to 1), so that one edge pixel among many still counts as known.
+
+    Returns
+    -------
+    small : ndarray (h, w, C), float32
+    values, weights : ndarray (h, w), float64
+    factor : float
+        Working-grid size over the photo's (1 when no resizing was needed).
+    """
+    h, w = image.shape[:2]
+    factor = min(1.0, float(np.sqrt(max_pixels / float(h * w))))
+    sh, sw = max(min_side, int(round(h * factor))), max(min_side, int(round(w * factor)))
+    wts = np.asarray(weights, dtype=np.float64)
+    vals = np.where(wts > 0, np.asarray(sparse, dtype=np.float64), 0.0)
+    if (sh, sw) == (h, w):
+        return np.asarray(image, dtype=np.float32), vals, wts, 1.0
+    small = cv2.resize(np.asarray(image, dtype=np.float32), (sw, sh), interpolation=cv2.INTER_AREA)
+    num = cv2.resize(vals * wts, (sw, sh), interpolation=cv2.INTER_AREA)
+    den = cv2.resize(wts, (sw, sh), interpolation=cv2.INTER_AREA)
+    values = np.where(den > 0, num / np.maximum(den, 1e-12), 0.0)
+    return small, values, np.clip(den * (h * w) / float(sh * sw), 0.0, 1.0), factor
+
+
+def upsample_values(dense: np.ndarray, image: np.ndarray, lo: float, hi: float, radius: int = 4,
+                    eps: float = 1e-4) -> np.ndarray:
+    """Working-grid values in [lo, hi] guided-upsampled to the photo's size (float32 (H, W), within [lo, hi])."""
+    span = max(hi - lo, 1e-12)
+    # guided_upsample works on maps in [0, 1]: scale the values into it and back.
+    up = guided_upsample((np.asarray(dense, np.float32) - lo) / span, image, radius, eps)
+    return (lo + span * up).astype(np.float32)
 
 
 def knn_interpolate(
@@ -155,17 +188,8 @@ def knn_interpolate(
     if wts.sum() <= 0:
         return np.zeros((h, w), np.float32)
     lo, hi = float(vals[wts > 0].min()), float(vals[wts > 0].max())
-    sh, sw = _working_size(h, w, max_pixels)
-    if (sh, sw) != (h, w):
-        small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
-        num = cv2.resize(vals * wts, (sw, sh), interpolation=cv2.INTER_AREA)
-        den = cv2.resize(wts, (sw, sh), interpolation=cv2.INTER_AREA)
-        vals_s = np.where(den > 0, num / np.maximum(den, 1e-12), 0.0)
-        # An area-averaged weight of one edge pixel among many is small; a working pixel that holds any known
-        # value is known (as strongly as its best-covered share allows).
-        wts_s = np.clip(den * (h * w) / float(sh * sw), 0.0, 1.0)
-    else:
-        small, vals_s, wts_s = img, vals, wts
+    small, vals_s, wts_s, _ = shrink_sparse(img, vals, wts, max_pixels)
+    sh, sw = wts_s.shape
     lap = knn_laplacian(knn_features(small, position_weight), k)
     d = lam * wts_s.ravel()
     # A tiny pull towards the mean keeps components of the KNN graph without known pixels well defined.
@@ -178,7 +202,4 @@ def knn_interpolate(
     dense = np.clip(x.reshape(sh, sw), lo, hi).astype(np.float32)
     if (sh, sw) == (h, w):
         return dense
-    # guided_upsample works on maps in [0, 1]: scale the values into it and back.
-    span = max(hi - lo, 1e-12)
-    up = guided_upsample((dense - lo) / span, img, upsample_radius, upsample_eps)
-    return (lo + span * up).astype(np.float32)
+    return upsample_values(dense, img, lo, hi, upsample_radius, upsample_eps)

@@ -10,9 +10,10 @@ docs/methods/liu-2016.md):
 2. Per edge pixel, the derivative-of-Gaussian (std s = 1.5) magnitude is sampled along the gradient direction; the
    sub-pixel peak is found from a log-parabola and, on each side separately, log(m_peak / m(d)) at d = 1, 2, 3 px
    is fitted by d² / (2σ_eff²) (σ_eff² = σ² + s² for a Gaussian profile; the fit stops where the profile stops
-   falling — another edge). A 2-D calibration, computed once in code on rendered two-piece edges, maps the
+   falling — another edge — or drops below 5 % of its peak). A 2-D calibration, computed once in code on rendered two-piece edges, maps the
    measured pair to (σ₊, σ₋) (the re-blur by s mixes the two sides a little).
-3. Both sides are smoothed along 8-connected edges (Karaali & Jung's :func:`edge_consistency`).
+3. Optionally (``gamma > 0``; off by default) both sides are smoothed along 8-connected edges (Karaali & Jung's
+   :func:`edge_consistency`).
 4. Pattern-edge confidence ``c = exp(−½ (|σ₊ − σ₋| / (τ·(1 + σ̄)))²)``: 1 where both sides agree (same depth),
    → 0 at depth edges.
 5. Modified TV-L1 structure-texture decomposition (:func:`defocus.filters.tv.tv_l1`) with a per-pixel TV weight
@@ -33,8 +34,7 @@ from scipy.special import erf
 import scipy.sparse as sp
 
 from ..filters.domain_transform import interpolate
-from ..filters.guided import guided_upsample
-from ..filters.knn_matting import conjugate_gradient
+from ..filters.knn_matting import conjugate_gradient, shrink_sparse, upsample_values
 from ..filters.matting import MattingLaplacian
 from ..filters.tv import tv_l1
 from ..registry import Method
@@ -303,17 +303,10 @@ class Liu2016(Method):
         if weight.max() <= 0 or min(h, w) < 3:
             return np.zeros((h, w), np.float32)
         tv_w = self.tv_weight((h, w))
-        factor = min(1.0, np.sqrt(self.max_pixels / float(h * w)))
-        sh, sw = max(3, int(round(h * factor))), max(3, int(round(w * factor)))
-        if (sh, sw) != (h, w):
-            small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+        small, sparse_s, weight_s, factor = shrink_sparse(image, sparse, weight, self.max_pixels, min_side=3)
+        sh, sw = weight_s.shape
+        if factor < 1.0:
             tv_w = cv2.resize(tv_w, (sw, sh), interpolation=cv2.INTER_AREA)
-            num = cv2.resize(sparse * weight, (sw, sh), interpolation=cv2.INTER_AREA)
-            den = cv2.resize(weight, (sw, sh), interpolation=cv2.INTER_AREA)
-            sparse_s = np.where(den > 0, num / np.maximum(den, 1e-12), 0.0)
-            weight_s = np.clip(den * (h * w) / float(sh * sw), 0.0, 1.0)
-        else:
-            small, sparse_s, weight_s = image, sparse, weight
         lam_tv = 2.0 / (self.texture_scale * factor)
         structure = np.clip(tv_l1(small, lam_tv, tv_w, self.tv_iterations), 0.0, 1.0)
         x0 = interpolate(sparse_s, weight_s, structure, max(min(sh, sw) / 8.0, 1.0), 3.75)
@@ -322,5 +315,5 @@ class Liu2016(Method):
                                                x0.astype(np.float64), self.max_iter)
         dense = np.clip(dense, 0.0, MAX_SIGMA).astype(np.float32)
         if (sh, sw) != (h, w):
-            dense = MAX_SIGMA * guided_upsample(dense / MAX_SIGMA, image, 4, 1e-4)
+            dense = upsample_values(dense, image, 0.0, MAX_SIGMA)
         return dense.astype(np.float32)
