@@ -15,7 +15,9 @@ docs/methods/liu-2016.md):
 3. Optionally (``gamma > 0``; off by default) both sides are smoothed along 8-connected edges (Karaali & Jung's
    :func:`edge_consistency`).
 4. Pattern-edge confidence ``c = exp(−½ (|σ₊ − σ₋| / (τ·(1 + σ̄)))²)``: 1 where both sides agree (same depth),
-   → 0 at depth edges.
+   → 0 at depth edges. Both sides are then moved towards the peak re-blur-ratio σ (Zhuo & Sim's
+   :func:`edge_sigma`, scales 1 and 2 px) by c times the difference: on a pattern edge the common σ comes from
+   the less noisy peak ratio, at a depth edge the two sides stay as measured.
 5. Modified TV-L1 structure-texture decomposition (:func:`defocus.filters.tv.tv_l1`) with a per-pixel TV weight
    raised on pattern edges (removed with the texture) and lowered on depth edges (kept in the structure).
 6. Sparse values: σ̄ at the edge pixel with weight c, and σ₊ / σ₋ two pixels out on each side with weight 1 − c;
@@ -39,7 +41,7 @@ from ..filters.matting import MattingLaplacian
 from ..filters.tv import tv_l1
 from ..registry import Method
 from .karaali_jung_2018 import edge_consistency, linear_gray
-from .zhuo_sim import MAX_SIGMA, canny, dog_gradients
+from .zhuo_sim import MAX_SIGMA, canny, dog_gradients, edge_sigma
 
 #: Distances (px) along the gradient at which each side of the profile is sampled.
 DISTANCES = (1.0, 2.0, 3.0)
@@ -192,6 +194,9 @@ class Liu2016(Method):
     tau : float
         Width of the pattern-edge confidence, relative to 1 + the mean side σ (|σ₊ − σ₋| = τ·(1 + σ̄) gives
         c = e^−½ ≈ 0.61).
+    reblur_std2 : float
+        Second scale (px; the first is 1) of the peak re-blur ratio towards which both sides of a pattern edge are
+        moved, by the confidence c (σ± += c·(σ_ratio − σ̄)); 0 turns it off.
     gamma : float
         Smoothness of the per-side estimates along connected edges (Karaali & Jung's 10).
     texture_scale : float
@@ -223,6 +228,7 @@ class Liu2016(Method):
         canny_sigma: float = 1.0,
         gradient_std: float = GRADIENT_STD,
         tau: float = 0.15,
+        reblur_std2: float = 2.0,
         gamma: float = 0.0,
         texture_scale: float = 4.0,
         tv_weight_range: float = 0.75,
@@ -235,9 +241,12 @@ class Liu2016(Method):
         super().__init__(device=device)
         if tau <= 0 or texture_scale <= 0 or not 0 <= tv_weight_range < 1 or lam <= 0 or max_pixels < 16:
             raise ValueError("need tau > 0, texture_scale > 0, 0 <= tv_weight_range < 1, lam > 0, max_pixels >= 16")
+        if reblur_std2 != 0 and reblur_std2 <= 1:
+            raise ValueError(f"reblur_std2 must be 0 (off) or > 1 px (the first scale), got {reblur_std2}")
         self.canny_sigma = float(canny_sigma)
         self.gradient_std = float(gradient_std)
         self.tau = float(tau)
+        self.reblur_std2 = float(reblur_std2)
         self.gamma = float(gamma)
         self.texture_scale = float(texture_scale)
         self.tv_weight_range = float(tv_weight_range)
@@ -260,8 +269,15 @@ class Liu2016(Method):
                 wts = np.isfinite(side).astype(np.float64)
                 side[:] = edge_consistency(edges, side, wts, self.gamma)
         mean = 0.5 * (plus + minus)
-        conf = np.exp(-0.5 * (np.abs(plus - minus) / (self.tau * (1.0 + mean))) ** 2)
-        return {"ys": ys, "xs": xs, "plus": plus, "minus": minus, "confidence": np.nan_to_num(conf), "ny": ny, "nx": nx}
+        conf = np.nan_to_num(np.exp(-0.5 * (np.abs(plus - minus) / (self.tau * (1.0 + mean))) ** 2))
+        if len(ys) and self.reblur_std2 > 0:
+            # On a pattern edge both sides share one σ, and the peak re-blur ratio (Zhuo & Sim) measures it with
+            # less noise than the profile tails; move both sides towards it in proportion to the confidence.
+            ratio = edge_sigma(gray, ys, xs, 1.0, self.reblur_std2)
+            shift = np.where(np.isfinite(ratio), conf * (np.nan_to_num(ratio) - mean), 0.0)
+            plus = np.clip(plus + shift, 0.0, MAX_SIGMA)
+            minus = np.clip(minus + shift, 0.0, MAX_SIGMA)
+        return {"ys": ys, "xs": xs, "plus": plus, "minus": minus, "confidence": conf, "ny": ny, "nx": nx}
 
     def sparse(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sparse σ (float32 H×W) and its weight in [0, 1] (0 = unknown): σ̄ on edges, σ± beside depth edges."""
