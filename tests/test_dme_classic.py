@@ -1,4 +1,4 @@
-"""Classic defocus-map methods (zhuo-sim, karaali-jung-2018) on synthetic edges with known blur."""
+"""Classic defocus-map methods (zhuo-sim, karaali-jung-2018, zhang-2016) on synthetic edges with known blur."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from defocus.methods import karaali_jung_2018 as kj
 from defocus.methods import zhuo_sim as zs
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-METHODS = ["zhuo-sim", "karaali-jung-2018"]
+METHODS = ["zhuo-sim", "karaali-jung-2018", "zhang-2016"]
 
 
 def _blurred_step(sigma: float, h: int = 64, w: int = 96, x0: float = 47.3, angle: float = 0.0) -> np.ndarray:

@@ -57,6 +57,8 @@ METHODS: dict[str, str] = {
     "xu-2017": "defocus.methods.xu_2017:Xu2017",
     "ltcop": "defocus.methods.ltcop:LTCoP",
     "pcnn-lbp": "defocus.methods.pcnn_lbp:PCNNLBP",
+    "zhang-2016": "defocus.methods.zhang_2016:Zhang2016",
+    "liu-2016": "defocus.methods.liu_2016:Liu2016",
 }
 
 #: The class that runs every learned blur detector from its :class:`Pretrained` entry.
