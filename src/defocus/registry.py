@@ -55,6 +55,7 @@ METHODS: dict[str, str] = {
     "karaali-2022": "defocus.methods.karaali_2022:Karaali2022",
     "karaali-2022-dbd": "defocus.methods.karaali_2022_dbd:Karaali2022DBD",
     "xu-2017": "defocus.methods.xu_2017:Xu2017",
+    "pyramid": "defocus.methods.pyramid:Pyramid",
 }
 
 #: The class that runs every learned blur detector from its :class:`Pretrained` entry.
