@@ -59,6 +59,7 @@ METHODS: dict[str, str] = {
     "pcnn-lbp": "defocus.methods.pcnn_lbp:PCNNLBP",
     "zhang-2016": "defocus.methods.zhang_2016:Zhang2016",
     "liu-2016": "defocus.methods.liu_2016:Liu2016",
+    "pyramid": "defocus.methods.pyramid:Pyramid",
 }
 
 #: The class that runs every learned blur detector from its :class:`Pretrained` entry.
