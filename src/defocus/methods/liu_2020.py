@@ -46,7 +46,7 @@ from .zhuo_sim import MAX_SIGMA
 
 #: The bundled tree and its sha256 (checked on every load).
 WEIGHTS_FILE = "liu_2020_tree.safetensors"
-WEIGHTS_SHA256 = "64af9f26bbd64637b601d1752fab4896cc827aa6f6a9b542fda92b218b0cf689"
+WEIGHTS_SHA256 = "762bb4e59166027b80bfb5ecfbf14c4d8ff380d02925f0121d4320509f194bbf"
 #: The edge-based estimators whose maps are the linear basis, in the order of the tree's leaf weights.
 BASIS = ("karaali-jung-2018", "xu-2017", "andrade-2016")
 #: σ grid of the likelihood, px.
@@ -63,6 +63,7 @@ ENERGY_FLOOR = 1e-10
 STRIPE = 512  # rows per FFT stripe
 MARGIN = 64  # context rows/columns around a stripe: > 3 envelope stds of the lowest frequency (1/(0.35·0.15) px)
 N_FEATURES = 2 * TOP_K + 1 + len(BASIS)
+CHUNK = 1 << 18  # pixels per likelihood batch (~20 MB per per-σ temporary)
 
 
 def _frequency_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
@@ -164,11 +165,19 @@ def likelihood_features(log_e: np.ndarray, noise: float = 0.0) -> np.ndarray:
     Observations less than :data:`NOISE_MARGIN` times the energy that white noise of std ``noise`` would give are
     left out of the fit (they carry noise, not the image's spectrum). Columns: σ₁, L₁, σ₂, L₂, …, σ_K, L_K (maxima by
     decreasing normalised likelihood L; a missing maximum repeats σ₁ with L = 0), then the fitted log contrast at σ₁.
+    Pixels are processed in chunks of :data:`CHUNK` (the per-σ temporaries are 21 values per pixel).
     """
+    shape = log_e.shape[:-1]
+    y = log_e.reshape(-1, log_e.shape[-1])
+    out = np.empty((len(y), 2 * TOP_K + 1), np.float32)
+    for i in range(0, len(y), CHUNK):
+        out[i : i + CHUNK] = _likelihood_chunk(y[i : i + CHUNK].astype(np.float32), noise)
+    return out.reshape(*shape, 2 * TOP_K + 1)
+
+
+def _likelihood_chunk(y: np.ndarray, noise: float) -> np.ndarray:
     table, noise_gain = model_log_energy()
     table = table.astype(np.float32)
-    shape = log_e.shape[:-1]
-    y = log_e.reshape(-1, log_e.shape[-1]).astype(np.float32)
     if noise > 0:
         floor = (2.0 * np.log(noise) + noise_gain + np.log(NOISE_MARGIN)).astype(np.float32)
         m = (y > floor[None, :]).astype(np.float32)
@@ -201,7 +210,7 @@ def likelihood_features(log_e: np.ndarray, noise: float = 0.0) -> np.ndarray:
         feats[:, 2 * i + 1] = value
         peaks[rows, j] = 0.0
     feats[:, -1] = (sum_y[:, 0] - sum_t[rows, best]) / count[:, 0]
-    return feats.reshape(*shape, 2 * TOP_K + 1)
+    return feats
 
 
 def stripes(h: int, stripe: int = STRIPE):
@@ -327,8 +336,8 @@ class Liu2020(Method):
     Parameters
     ----------
     smooth_sigma_s : float or None
-        Spatial σ (px) of the smoothing of the tree's output (the CRF step); None takes the fitted file's value,
-        0 switches it off.
+        Spatial σ (px) of the smoothing of the tree's output (the CRF step); None: the fitted value, as the same
+        fraction of the photo's shorter side as on the 320 px training scenes; 0 switches it off.
     smooth_sigma_r : float
         Range σ of that smoothing (domain transform, on the RF-simplified photo).
     weights : str or None
@@ -344,10 +353,12 @@ class Liu2020(Method):
                  weights: str | None = None) -> None:
         super().__init__(device=device)
         self.tree, meta = load_tree(weights, "" if weights is not None else None)
-        fitted = float(meta.get("smooth_sigma_s", 0.0))
-        self.smooth_sigma_s = fitted if smooth_sigma_s is None else float(smooth_sigma_s)
+        # The fitted σs (px at the training scenes' side) is kept as a fraction of the shorter side, so that the
+        # smoothing covers the same share of a larger photo (as karaali-jung-2018's σs = min(H, W)/8 does).
+        self.smooth_fraction = float(meta.get("smooth_sigma_s", 0.0)) / float(meta.get("size", 320))
+        self.smooth_sigma_s = None if smooth_sigma_s is None else float(smooth_sigma_s)
         self.smooth_sigma_r = float(smooth_sigma_r)
-        if self.smooth_sigma_s < 0 or not self.smooth_sigma_r > 0:
+        if (self.smooth_sigma_s or 0.0) < 0 or not self.smooth_sigma_r > 0:
             raise ValueError(f"need smooth_sigma_s >= 0 and smooth_sigma_r > 0, got {smooth_sigma_s}, {smooth_sigma_r}")
         self.basis = load_basis()
 
@@ -364,7 +375,8 @@ class Liu2020(Method):
             precision[y0:y1] = p.reshape(y1 - y0, w)
         del basis
         mean = np.clip(mean, 0.0, MAX_SIGMA)
-        if self.smooth_sigma_s > 0:
+        sigma_s = self.smooth_fraction * min(h, w) if self.smooth_sigma_s is None else self.smooth_sigma_s
+        if sigma_s > 0:
             guide = recursive_filter(image, image, 7.0, 0.5, 3)
-            mean = interpolate(mean, precision, guide, self.smooth_sigma_s, self.smooth_sigma_r, 3)
+            mean = interpolate(mean, precision, guide, max(sigma_s, 1.0), self.smooth_sigma_r, 3)
         return np.clip(np.nan_to_num(mean), 0.0, MAX_SIGMA).astype(np.float32)
