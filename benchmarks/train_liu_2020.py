@@ -7,7 +7,7 @@ summed least-squares error of the two children's linear models over the basis ``
 cumulative per-bin sufficient statistics). Depth and the smoothing σs are chosen by whole-image MAE on the
 validation scenes. Seeded and single-threaded: the same command writes the same file.
 
-    nice python benchmarks/train_liu_2020.py                       # writes src/defocus/weights/liu_2020_tree.safetensors
+    nice python benchmarks/train_liu_2020.py          # writes src/defocus/weights/liu_2020_tree.safetensors
     nice python benchmarks/train_liu_2020.py --train 20 --val 4 --out /tmp/tree.safetensors   # a quick check
 """
 

@@ -1,4 +1,4 @@
-"""Classic defocus-map methods (zhuo-sim, karaali-jung-2018, zhang-2016, andrade-2016) on synthetic edges with known blur."""
+"""Classic defocus-map methods (zhuo-sim, karaali-jung-2018, zhang-2016, andrade-2016) on edges of known blur."""
 
 from __future__ import annotations
 
