@@ -23,7 +23,7 @@ from ..filters import guided_upsample
 from ..filters.poisson import harmonic_interpolate
 from ..registry import Method
 from .karaali_jung_2018 import linear_gray
-from .zhuo_sim import MAX_SIGMA, sparse_defocus
+from .zhuo_sim import MAX_SIGMA, solvable_sparse_defocus
 
 
 class Andrade2016(Method):
@@ -63,10 +63,7 @@ class Andrade2016(Method):
 
     def sparse(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sparse σ map (float32 H×W, 0 off edges) and the mask of edge pixels whose ratio had a solution."""
-        sparse, edges = sparse_defocus(linear_gray(image), self.canny_sigma, self.std1, self.std2, MAX_SIGMA)
-        bad = np.isnan(sparse)
-        sparse[bad] = 0.0
-        return sparse, edges & ~bad
+        return solvable_sparse_defocus(linear_gray(image), self.canny_sigma, self.std1, self.std2, MAX_SIGMA)
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         image = np.asarray(image, dtype=np.float32)

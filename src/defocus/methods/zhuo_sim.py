@@ -374,6 +374,16 @@ def sparse_defocus(
     return sparse, edges
 
 
+def solvable_sparse_defocus(gray: np.ndarray, canny_sigma: float = 1.0, std1: float = 1.0, std2: float = 1.5,
+                            max_sigma: float = MAX_SIGMA) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sparse_defocus` without the edges whose ratio has no solution: σ (float32 H×W, 0 there and off
+    edges) and the mask of the edge pixels that carry a value."""
+    sparse, edges = sparse_defocus(gray, canny_sigma, std1, std2, max_sigma)
+    bad = np.isnan(sparse)
+    sparse[bad] = 0.0
+    return sparse, edges & ~bad
+
+
 class ZhuoSim(Method):
     """Zhuo & Sim 2011 defocus map (Gaussian σ in px, clipped at 5).
 
