@@ -1,4 +1,4 @@
-"""Classic defocus-map methods (zhuo-sim, karaali-jung-2018, zhang-2016) on synthetic edges with known blur."""
+"""Classic defocus-map methods (zhuo-sim, karaali-jung-2018, zhang-2016, andrade-2016) on edges of known blur."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from defocus.methods import karaali_jung_2018 as kj
 from defocus.methods import zhuo_sim as zs
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-METHODS = ["zhuo-sim", "karaali-jung-2018", "zhang-2016"]
+METHODS = ["zhuo-sim", "karaali-jung-2018", "zhang-2016", "andrade-2016"]
 
 
 def _blurred_step(sigma: float, h: int = 64, w: int = 96, x0: float = 47.3, angle: float = 0.0) -> np.ndarray:
@@ -31,8 +31,8 @@ def _srgb_image(linear_gray: np.ndarray) -> np.ndarray:
 
 
 def _image_for(name: str, profile: np.ndarray) -> np.ndarray:
-    # zhuo-sim models blur on the grey values as stored; karaali-jung linearises them first (Y^2.4).
-    if name == "karaali-jung-2018":
+    # zhuo-sim models blur on the grey values as stored; karaali-jung and andrade linearise them first (Y^2.4).
+    if name in ("karaali-jung-2018", "andrade-2016"):
         return _srgb_image(profile)
     return np.repeat(profile[..., None], 3, axis=2).astype(np.float32)
 

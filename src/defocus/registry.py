@@ -60,6 +60,8 @@ METHODS: dict[str, str] = {
     "zhang-2016": "defocus.methods.zhang_2016:Zhang2016",
     "liu-2016": "defocus.methods.liu_2016:Liu2016",
     "pyramid": "defocus.methods.pyramid:Pyramid",
+    "andrade-2016": "defocus.methods.andrade_2016:Andrade2016",
+    "liu-2020": "defocus.methods.liu_2020:Liu2020",
 }
 
 #: The class that runs every learned blur detector from its :class:`Pretrained` entry.

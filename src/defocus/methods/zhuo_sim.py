@@ -25,6 +25,7 @@ from scipy import ndimage
 from ..filters import color
 from ..filters.domain_transform import propagate
 from ..filters.matting import MattingLaplacian
+from ..filters.poisson import conjugate_gradients as _pcg
 from ..registry import Method
 
 #: Largest σ (px) reported; beyond it the gradient ratio is too close to 1 to be measured reliably.
@@ -287,29 +288,6 @@ def edge_sigma(
 # --- propagation ------------------------------------------------------------------------------------------------
 
 
-def _pcg(op, rhs: np.ndarray, precond: np.ndarray, x: np.ndarray, max_iter: int, tol: float) -> tuple[np.ndarray, int, float]:
-    """Jacobi-preconditioned conjugate gradients on (H, W) arrays; returns (x, iterations, relative residual)."""
-    r = rhs - op(x)
-    z = precond * r
-    p = z.copy()
-    rz = float(np.vdot(r, z))
-    norm_b = max(float(np.linalg.norm(rhs)), 1e-30)
-    rel = float(np.linalg.norm(r)) / norm_b
-    it = 0
-    while it < max_iter and rel > tol:
-        q = op(p)
-        alpha = rz / max(float(np.vdot(p, q)), 1e-300)
-        x += alpha * p
-        r -= alpha * q
-        rel = float(np.linalg.norm(r)) / norm_b
-        z = precond * r
-        rz_new = float(np.vdot(r, z))
-        p = z + (rz_new / max(rz, 1e-300)) * p
-        rz = rz_new
-        it += 1
-    return x, it, rel
-
-
 def _solve_level(image, sparse, known, lam, eps, x0, max_iter, tol):
     lap = MattingLaplacian(image, eps)
     d = known.astype(np.float64) * lam
@@ -394,6 +372,16 @@ def sparse_defocus(
     if len(ys):
         sparse[ys, xs] = edge_sigma(gray, ys, xs, std1, std2, max_sigma, subpixel)
     return sparse, edges
+
+
+def solvable_sparse_defocus(gray: np.ndarray, canny_sigma: float = 1.0, std1: float = 1.0, std2: float = 1.5,
+                            max_sigma: float = MAX_SIGMA) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sparse_defocus` without the edges whose ratio has no solution: σ (float32 H×W, 0 there and off
+    edges) and the mask of the edge pixels that carry a value."""
+    sparse, edges = sparse_defocus(gray, canny_sigma, std1, std2, max_sigma)
+    bad = np.isnan(sparse)
+    sparse[bad] = 0.0
+    return sparse, edges & ~bad
 
 
 class ZhuoSim(Method):
