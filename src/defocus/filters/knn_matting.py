@@ -22,49 +22,9 @@ from scipy.spatial import cKDTree
 
 from .domain_transform import interpolate
 from .guided import guided_upsample
+from .poisson import sparse_conjugate_gradients
 
-__all__ = ["knn_features", "knn_laplacian", "knn_interpolate", "conjugate_gradient", "shrink_sparse", "upsample_values"]
-
-
-def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    # einsum rather than BLAS: a threaded BLAS dot of ~1e5 elements can take milliseconds on a busy machine.
-    return float(np.einsum("i,i->", a, b))
-
-
-def conjugate_gradient(
-    a: sp.spmatrix, b: np.ndarray, x0: np.ndarray, max_iter: int = 300, tol: float = 1e-5
-) -> tuple[np.ndarray, int, float]:
-    """Jacobi-preconditioned conjugate gradients for a sparse symmetric positive-definite ``a``.
-
-    Returns
-    -------
-    x : ndarray (N,), float64
-    iterations : int
-    relative_residual : float
-        ‖b − a·x‖ / ‖b‖ at the end.
-    """
-    a = a.tocsr()
-    inv_diag = 1.0 / np.maximum(a.diagonal(), 1e-12)
-    x = np.array(x0, dtype=np.float64)
-    r = b - a @ x
-    z = inv_diag * r
-    p = z.copy()
-    rz = _dot(r, z)
-    norm_b = max(np.sqrt(_dot(b, b)), 1e-30)
-    rel = np.sqrt(_dot(r, r)) / norm_b
-    it = 0
-    while it < max_iter and rel > tol:
-        q = a @ p
-        alpha = rz / max(_dot(p, q), 1e-300)
-        x += alpha * p
-        r -= alpha * q
-        rel = np.sqrt(_dot(r, r)) / norm_b
-        z = inv_diag * r
-        rz_new = _dot(r, z)
-        p = z + (rz_new / max(rz, 1e-300)) * p
-        rz = rz_new
-        it += 1
-    return x, it, float(rel)
+__all__ = ["knn_features", "knn_laplacian", "knn_interpolate", "shrink_sparse", "upsample_values"]
 
 
 def knn_features(image: np.ndarray, position_weight: float = 1.0) -> np.ndarray:
@@ -198,7 +158,7 @@ def knn_interpolate(
     a = (lap + sp.diags(d + reg)).tocsr()
     b = d * vals_s.ravel() + reg * mean
     x0 = interpolate(vals_s, wts_s, small, max(min(sh, sw) / 8.0, 1.0), 3.75).astype(np.float64).ravel()
-    x, _, _ = conjugate_gradient(a, b, x0, max_iter, tol)
+    x, _, _ = sparse_conjugate_gradients(a, b, x0, max_iter, tol)
     dense = np.clip(x.reshape(sh, sw), lo, hi).astype(np.float32)
     if (sh, sw) == (h, w):
         return dense

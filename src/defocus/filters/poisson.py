@@ -73,6 +73,17 @@ def conjugate_gradients(op, rhs: np.ndarray, precond: np.ndarray, x: np.ndarray,
     return x, it, rel
 
 
+def sparse_conjugate_gradients(a, b: np.ndarray, x0: np.ndarray, max_iter: int = 300,
+                               tol: float = 1e-5) -> tuple[np.ndarray, int, float]:
+    """:func:`conjugate_gradients` for a sparse symmetric positive-definite matrix ``a`` (Jacobi preconditioner from
+    its diagonal); ``b`` and ``x0`` are vectors. Returns ``(x float64, iterations, relative residual)``."""
+    a = a.tocsr()
+    precond = 1.0 / np.maximum(a.diagonal(), 1e-12)
+    x, it, rel = conjugate_gradients(a.dot, np.asarray(b, np.float64), precond, np.array(x0, dtype=np.float64),
+                                     max_iter, tol)
+    return x, it, float(rel)
+
+
 def _neighbour_count(h: int, w: int) -> np.ndarray:
     deg = np.full((h, w), 4.0)
     deg[0] -= 1

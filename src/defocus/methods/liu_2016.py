@@ -36,7 +36,8 @@ from scipy.special import erf
 import scipy.sparse as sp
 
 from ..filters.domain_transform import interpolate
-from ..filters.knn_matting import conjugate_gradient, shrink_sparse, upsample_values
+from ..filters.knn_matting import shrink_sparse, upsample_values
+from ..filters.poisson import sparse_conjugate_gradients
 from ..filters.matting import MattingLaplacian
 from ..filters.tv import tv_l1
 from ..registry import Method
@@ -177,7 +178,7 @@ def _matting_solve(guide, sparse, weights, lam, eps, x0, max_iter):
     d = lam * weights.ravel()
     a = lap + sp.diags(d + 1e-9)
     b = d * sparse.ravel() + 1e-9 * x0.ravel()
-    x, it, rel = conjugate_gradient(a, b, x0.ravel(), max_iter, 1e-5)
+    x, it, rel = sparse_conjugate_gradients(a, b, x0.ravel(), max_iter, 1e-5)
     return x.reshape(h, w), {"iterations": it, "relative_residual": rel}
 
 

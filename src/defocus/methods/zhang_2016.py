@@ -16,7 +16,7 @@ import numpy as np
 from ..filters import color
 from ..filters.knn_matting import knn_interpolate
 from ..registry import Method
-from .zhuo_sim import MAX_SIGMA, sparse_defocus
+from .zhuo_sim import MAX_SIGMA, solvable_sparse_defocus
 
 
 class Zhang2016(Method):
@@ -69,10 +69,7 @@ class Zhang2016(Method):
 
     def sparse(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sparse σ map (float32 H×W, 0 off edges) and the mask of edge pixels whose ratio had a solution."""
-        sparse, edges = sparse_defocus(color.gray(image), self.canny_sigma, self.std1, self.std2, MAX_SIGMA)
-        bad = np.isnan(sparse)
-        sparse[bad] = 0.0
-        return sparse, edges & ~bad
+        return solvable_sparse_defocus(color.gray(image), self.canny_sigma, self.std1, self.std2, MAX_SIGMA)
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         image = np.asarray(image, dtype=np.float32)
