@@ -91,9 +91,11 @@ class BR2Net(nn.Module):
         self.l2h = nn.ModuleList(refining_block(1 + c, width) for c in chans[1:])
         self.h2l_start = nn.Conv2d(chans[-1], 1, 1)
         self.h2l = nn.ModuleList(refining_block(1 + c, width) for c in reversed(chans[:-1]))
-        #: Inference choice (not part of the architecture: set it on a loaded model): "fused" = (P_4 + Q_4) / 2,
-        #: the published code's latest inference output; "l2h" = P_4, the output of its first release.
-        self.output = "fused"
+        #: Inference choice (not part of the architecture: set it on a loaded model): 0 = the fused (P_4 + Q_4) / 2,
+        #: what the published code's latest version returns; 1 = L2H's P_4 (what its first version returned);
+        #: 2 = H2L's Q_4.
+        self.output = 0
+        self.output_layers = 2
 
     @staticmethod
     def _refine(start: torch.Tensor, blocks: nn.ModuleList, feats: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -115,7 +117,7 @@ class BR2Net(nn.Module):
         fused = (sides[4] + sides[9]) / 2
         if return_sides:
             return fused, sides
-        return sides[4] if self.output == "l2h" else fused
+        return sides[5 * self.output - 1] if self.output else fused
 
 
 # Bundled weights (read without importing this module by defocus.registry: keep every value a literal).

@@ -377,7 +377,7 @@ RECIPES: dict[str, TrainConfig] = {r.name: r for r in [
     # BR²Net on a CPU: the paper's network (CA, two 5-step refining pathways, R_k of 128 channels) on MobileNetV2,
     # Adam, 224-px crops, batch 8, ~40 min.
     replace(_CPU_WARM, name="br2net-mobilenetv2-cpu", model={**_BR2NET_RESNEXT101, "backbone": "mobilenetv2"},
-            crop=224, batch_size=8, steps=900, edge_weight=0.0, val_every=300,
+            crop=224, batch_size=8, steps=600, edge_weight=0.0, val_every=300,
             description="BR²Net on MobileNetV2, ~40 min on 2 CPU cores (the bundled br2net)"),
     _DFFNET_MOBILENETV2_CPU,
     # D-DFFNet stage 2 on a CPU: a fresh student (decoder random, encoder initialised like stage 1's) distils its
