@@ -123,4 +123,17 @@ class BR2Net(nn.Module):
 # Bundled weights (read without importing this module by defocus.registry: keep every value a literal).
 from ..pretrained import Pretrained  # noqa: E402  (beside the list it describes)
 
-PRETRAINED = []
+PRETRAINED = [
+    Pretrained(
+        name="br2net",
+        arch="br2net",
+        arch_kwargs={"backbone": "mobilenetv2", "width": 128, "reduction": 16, "first_pool": True},
+        file="br2net_mobilenetv2_synth.safetensors",
+        sha256="bcf170c5654863f779029459d1e90c692a153c151ab7aa5b163c4e2b477dc252",
+        recipe="br2net-mobilenetv2-cpu",
+        summary="BR²Net (channel attention, L2H and H2L residual refining pathways) on MobileNetV2, trained on "
+                "synthetic defocus",
+        paper="C. Tang, X. Liu, S. An, P. Wang, 'BR²Net: Defocus Blur Detection via a Bidirectional Channel "
+              "Attention Residual Refining Network', IEEE TMM 2020",
+    ),
+]
