@@ -30,6 +30,7 @@ PUBLISHED: list[tuple[str, dict]] = [
      {"arch": "dffnet", "backbone": "resnest101", "depth_heads": True}),
     ("R²MRF as published (ResNeXt-101 32×4d)",
      {"arch": "r2mrf", "backbone": "resnext101_32x4d", "width": 64, "steps": 6}),
+    ("BR²Net as published (ResNeXt-101 32×4d)", {"arch": "br2net", "backbone": "resnext101_32x4d"}),
     ("DeFusionNet as published (VGG16)", {"arch": "defusionnet", "backbone": "vgg16", "width": 64, "steps": 3}),
 ]
 

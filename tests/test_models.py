@@ -28,6 +28,7 @@ SMALL: dict[str, dict] = {
     "light_dffnet": {"backbone": "mobilenetv2", "width": 8},
     "dffnet": {"backbone": "mobilenetv2", "width": 8},
     "r2mrf": {"backbone": "mobilenetv2", "width": 8, "steps": 2},
+    "br2net": {"backbone": "mobilenetv2", "width": 8},
     "defusionnet": {"backbone": "hed_vgg16", "width": 8, "steps": 1},
 }
 

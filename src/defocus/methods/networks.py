@@ -53,7 +53,8 @@ class NetworkDetector(Method):
         Guided-filter regularisation.
     output : int
         The papers' single-output ablation (DeFusionNet_Ok, R²MRF_Ok): k ≥ 1 uses layer k's last-step side output
-        instead of the fused map (networks with ``output_layers`` only: DeFusionNet, R²MRF; 0 = the fused map).
+        instead of the fused map (networks with ``output_layers`` only: DeFusionNet, R²MRF; BR²Net, whose k = 1, 2
+        are its L2H and H2L pathways; 0 = the fused map).
     runtime : {"torch", "onnx"}, optional
         What runs the network: torch, or onnxruntime on its ONNX export (:mod:`defocus.nets.onnx`; CUDA provider
         first for ``device="cuda"`` when present). Default: the entry's :attr:`~defocus.pretrained.Pretrained.runtime`

@@ -22,6 +22,7 @@ MODELS: dict[str, str] = {
     "light_dffnet": "defocus.nets.dffnet:LightDFFNet",
     "defusionnet": "defocus.nets.defusionnet:DeFusionNet",
     "r2mrf": "defocus.nets.r2mrf:R2MRF",
+    "br2net": "defocus.nets.br2net:BR2Net",
     "dffnet": "defocus.nets.ddffnet:DFFNet",
     "benet": "defocus.nets.benet:BNet",
     "enet": "defocus.nets.benet:ENet",

@@ -321,6 +321,7 @@ _DFFNET_RESNEST101 = replace(
     _GPU, name="ddffnet-stage1-resnest101", model={"arch": "dffnet", "backbone": "resnest101", "width": 32},
     batch_size=6, steps=7500, lr=1e-4, backbone_lr_mult=1.0, warmup_steps=0, checkpoint_every=500, val_every=1500,
     description="DFFNet stage 1 as published, ResNeSt-101 (your file; add --real cuhk:DIR for the paper's data)")
+_BR2NET_RESNEXT101 = {"arch": "br2net", "backbone": "resnext101_32x4d", "width": 128, "reduction": 16}
 _DEFUSIONNET = {"arch": "defusionnet", "backbone": "hed_vgg16", "width": 64, "steps": 3}
 # DeFusionNet on a CPU: the paper's network (n = 6 taps, T = 3) on the HED VGG16, Adam instead of the paper's SGD (a
 # few hundred steps only), 160-px crops, batch 2.
@@ -368,6 +369,16 @@ RECIPES: dict[str, TrainConfig] = {r.name: r for r in [
                                                              "steps": 6},
             crop=192, batch_size=4, steps=600, edge_weight=0.0, val_every=300,
             description="R²MRF on MobileNetV2, ~40 min on 2 CPU cores (the bundled r2mrf)"),
+    # BR²Net as published (for a GPU): ResNeXt-101 32×4d (a file the user supplies), SGD momentum 0.9, lr 1e-3,
+    # wd 5e-4, poly 0.9, 6000 iterations of batch 8, 300-px crops, the plain sum of the 11 cross-entropies.
+    replace(_PAPER_SGD, name="br2net-resnext101", model=_BR2NET_RESNEXT101, batch_size=8, crop=300, steps=6000,
+            warmup_steps=0, clip_grad_norm=None, seed=2019,
+            description="BR²Net as published (SGD) on ResNeXt-101 32×4d (your ImageNet file), GPU budget"),
+    # BR²Net on a CPU: the paper's network (CA, two 5-step refining pathways, R_k of 128 channels) on MobileNetV2,
+    # Adam, 224-px crops, batch 8, ~40 min.
+    replace(_CPU_WARM, name="br2net-mobilenetv2-cpu", model={**_BR2NET_RESNEXT101, "backbone": "mobilenetv2"},
+            crop=224, batch_size=8, steps=600, edge_weight=0.0, val_every=300,
+            description="BR²Net on MobileNetV2, ~40 min on 2 CPU cores (the bundled br2net)"),
     _DFFNET_MOBILENETV2_CPU,
     # D-DFFNet stage 2 on a CPU: a fresh student (decoder random, encoder initialised like stage 1's) distils its
     # encoder taps from the frozen bundled DFFNet (sha256-checked as every bundled file) through 1×1 projectors, β of
