@@ -80,7 +80,7 @@ def _time_ratio(lam_all, k):
     beta = np.empty((1, CHUNK))
     ks = np.array([k], np.int64)
     for t in range(lam_all.shape[0]):
-        svd._ratios_from_eigenvalues(lam_all[t], top, total, beta, CHUNK, ks)
+        svd._ratios_from_eigenvalues(lam_all[t], top, total, beta, CHUNK, ks, 0.0)
 
 
 def best_of(runs: int, fn, *make_args) -> float:

@@ -234,8 +234,9 @@ def _tridiagonal_eigenvalues(d, e, work, copies, lanes):  # pragma: no cover - c
 
 
 @njit(cache=True, error_model="numpy")
-def _ratios_from_eigenvalues(lam, top, total, out, lanes, ks):  # pragma: no cover - compiled
-    """out[j, q] = (σ_1 + … + σ_ks[j]) / Σσ with σ_i = √max(λ_i, 0) from ``lam`` (n, CHUNK); 1 for an all-zero block.
+def _ratios_from_eigenvalues(lam, top, total, out, lanes, ks, floor):  # pragma: no cover - compiled
+    """out[j, q] = (σ_1 + … + σ_ks[j]) / Σσ with σ_i = √max(λ_i, 0) from ``lam`` (n, CHUNK), counting only the σ_i
+    above ``floor`` (≥ 0); 1 for a block without any.
 
     ``ks`` is ascending. The ks[-1] largest σ are kept sorted in ``top`` (ks[-1], CHUNK) by a compare-exchange chain,
     branch-free across lanes.
@@ -250,6 +251,7 @@ def _ratios_from_eigenvalues(lam, top, total, out, lanes, ks):  # pragma: no cov
     for i in range(n):
         for q in range(lanes):
             x = math.sqrt(max(lam[i, q], 0.0))
+            x = x if x > floor else 0.0
             total[q] += x
             for j in range(k):
                 hi = max(top[j, q], x)
@@ -266,7 +268,7 @@ def _ratios_from_eigenvalues(lam, top, total, out, lanes, ks):  # pragma: no cov
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _svd_ratio_map(pad, h, w, b, ks):  # pragma: no cover - compiled
+def _svd_ratio_map(pad, h, w, b, ks, floor):  # pragma: no cover - compiled
     """β for every k of ``ks`` at every pixel, (len(ks), H, W); ``pad`` is the grey image padded so that pixel
     (y, x) owns block pad[y:y+b, x:x+b]."""
     out = np.empty((ks.shape[0], h, w), np.float32)
@@ -286,14 +288,14 @@ def _svd_ratio_map(pad, h, w, b, ks):  # pragma: no cover - compiled
             _fill_gram(dots, a, x0, lanes)
             _tridiagonalize(a, d, e, v, p, work, lanes)
             _tridiagonal_eigenvalues(d, e, work, copies, lanes)
-            _ratios_from_eigenvalues(d, top, work[0], beta, lanes, ks)
+            _ratios_from_eigenvalues(d, top, work[0], beta, lanes, ks, floor)
             for j in range(ks.shape[0]):
                 for q in range(lanes):
                     out[j, y, x0 + q] = beta[j, q]
     return out
 
 
-def singular_value_ratios(gray: np.ndarray, block: int = BLOCK, ks=(TOP_K,)) -> np.ndarray:
+def singular_value_ratios(gray: np.ndarray, block: int = BLOCK, ks=(TOP_K,), floor: float = 0.0) -> np.ndarray:
     """Su et al.'s β_k = (σ_1+…+σ_k)/Σσ of the ``block``×``block`` patch around every pixel, for several k at once.
 
     One eigen-decomposition per pixel serves every k, so the cumulative shares of several sub-bands of the singular
@@ -307,11 +309,14 @@ def singular_value_ratios(gray: np.ndarray, block: int = BLOCK, ks=(TOP_K,)) -> 
         Block side in px; pixel (y, x) uses rows y − block//2 … y + (block − 1)//2 (reflected at the borders).
     ks : sequence of int
         Numbers of leading singular values in the numerators, each in 1..block.
+    floor : float
+        Singular values at or below ``floor`` (in the units of ``gray``) are left out of numerator and denominator,
+        e.g. those a noise level explains. 0 keeps them all.
 
     Returns
     -------
     ndarray (len(ks), H, W), float32; plane j in [ks[j]/block, 1]
-        1 for a constant (all-zero) block.
+        1 for a constant (all-zero) block or one with no singular value above ``floor``.
     """
     ks = np.asarray(ks, np.int64).ravel()
     if len(ks) == 0 or ks.min() < 1 or ks.max() > block:
@@ -323,9 +328,11 @@ def singular_value_ratios(gray: np.ndarray, block: int = BLOCK, ks=(TOP_K,)) -> 
     # Mirror without repeating the edge pixel (numpy reflects repeatedly when the pad exceeds the image).
     pad = np.pad(np.asarray(gray, np.float64), ((top, bottom), (left, right)), mode="reflect")
     scale = max(float(pad.max()), -float(pad.min()))
+    floor = float(floor)
     if scale > 0.0 and np.isfinite(scale):  # β is scale invariant; unit scale keeps the squared off-diagonals in range
         pad /= scale
-    sorted_out = _svd_ratio_map(np.ascontiguousarray(pad), h, w, block, np.ascontiguousarray(ks[order]))
+        floor /= scale
+    sorted_out = _svd_ratio_map(np.ascontiguousarray(pad), h, w, block, np.ascontiguousarray(ks[order]), floor)
     out = np.empty_like(sorted_out)
     out[order] = sorted_out
     return out
