@@ -20,8 +20,9 @@ What we chose where the abstract is silent (docs/methods/msvd.md):
 * Scales: windows of 8, 12 and 16 px at every pixel, each map min-max normalised over the photo, fused by the mean.
 * Mean-shift (optional, ``segment=True``): OpenCV's mean-shift filtering of the metric jointly with the photo's
   chroma (a*, b*) and position; every pixel takes the metric of the mode it climbs to, a piecewise-constant map.
-  It scored about the same as the continuous map on the synthetic validation split and costs time, so the
-  continuous map is the default.
+  On 40 scenes of the synthetic validation split it scored marginally better than the continuous map (MAE / Fβ /
+  IoU 0.378 / 0.663 / 0.609 against 0.379 / 0.660 / 0.605), so it is the default; ``segment=False`` gives the
+  continuous metric.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ class MSVD(Method):
         Count only the singular values above the noise floor (default); ``False`` keeps them all.
     segment : bool
         Post-process by mean-shift clustering (:func:`mean_shift_segment`) into a piecewise-constant map (the
-        paper's segmentation step).
+        paper's segmentation step; default). ``False``: the continuous fused metric.
     spatial_radius, range_radius : int
         Mean-shift half-widths: px, and levels out of 255 of the metric and chroma.
     """
@@ -124,7 +125,7 @@ class MSVD(Method):
     )
 
     def __init__(self, device: str = "cpu", blocks=BLOCKS, fractions=BAND_FRACTIONS, gradient: bool = True,
-                 select: bool = True, segment: bool = False, spatial_radius: int = SPATIAL_RADIUS,
+                 select: bool = True, segment: bool = True, spatial_radius: int = SPATIAL_RADIUS,
                  range_radius: int = RANGE_RADIUS) -> None:
         super().__init__(device=device)
         self.blocks = tuple(int(b) for b in blocks)
