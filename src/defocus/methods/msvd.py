@@ -118,7 +118,7 @@ class MSVD(Method):
     """
 
     task = "dbd"
-    summary = "multiscale fused singular-value sub-bands of gradient windows (M-SVD), optional mean-shift segmentation"
+    summary = "multiscale fused singular-value sub-bands of noise-selected gradient windows (M-SVD), mean-shift segmented"
     paper = (
         "Xiao, Lu, Li, Zhong, Yeung, Chen, Xue & Sun, 'Defocus blur detection based on multiscale SVD fusion in "
         "gradient domain', JVCIR 59:52-61, 2019"

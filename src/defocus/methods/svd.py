@@ -339,22 +339,8 @@ def singular_value_ratios(gray: np.ndarray, block: int = BLOCK, ks=(TOP_K,), flo
 
 
 def singular_value_ratio(gray: np.ndarray, block: int = BLOCK, k: int = TOP_K) -> np.ndarray:
-    """Su et al.'s β = (σ_1+…+σ_k)/Σσ of the ``block``×``block`` patch around every pixel.
-
-    Parameters
-    ----------
-    gray : ndarray (H, W), float
-        Grey image (any scale: β is scale invariant).
-    block : int
-        Block side in px; pixel (y, x) uses rows y − block//2 … y + (block − 1)//2 (reflected at the borders).
-    k : int
-        Number of leading singular values in the numerator.
-
-    Returns
-    -------
-    ndarray (H, W), float32 in [k/block, 1]
-        1 for a constant (all-zero) block.
-    """
+    """Su et al.'s β = (σ_1+…+σ_k)/Σσ of the ``block``×``block`` patch around every pixel: (H, W) float32 in
+    [k/block, 1], 1 for a constant (all-zero) block. :func:`singular_value_ratios` with one k and no floor."""
     if not 1 <= k <= block:
         raise ValueError(f"k must be in 1..{block}, got {k}")
     return singular_value_ratios(gray, block, (k,))[0]
