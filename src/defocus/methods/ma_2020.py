@@ -185,8 +185,8 @@ class Ma2020(Method):
     propagation : {"dt", "matting"}
         ``"dt"`` (default): domain-transform interpolation, as the other edge methods propagate. ``"matting"``: the
         paper's matting-Laplacian propagation (coarse-to-fine CG, approximate), which scored about the same on the
-        synthetic validation split (better IoU, lower Fβ) at about three times the total time — over the 2 s per
-        640×427 budget.
+        synthetic validation split (better IoU, lower Fβ) at about 2.5 times the total time (1.7 s per 640×427 on
+        a loaded machine, close to the 2 s budget).
     lam, max_iter : float, int
         Matting propagation: data weight λ and CG iterations per pyramid level.
     """
