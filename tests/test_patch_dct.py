@@ -40,3 +40,16 @@ def test_no_pixels_and_bad_input():
     assert patch_dct(np.zeros((5, 5)), np.array([], int), np.array([], int), 3).shape == (0, 3, 3)
     with pytest.raises(ValueError):
         patch_dct(np.zeros((2, 2, 2, 2)), np.array([0]), np.array([0]), 3)
+
+
+def test_reduce_is_applied_per_chunk(monkeypatch):
+    from defocus.filters import patch_dct as mod
+
+    rng = np.random.default_rng(2)
+    stack = rng.random((2, 12, 10)).astype(np.float32)
+    ys, xs = np.nonzero(np.ones((12, 10), bool))
+    full = patch_dct(stack, ys, xs, 4)
+    monkeypatch.setattr(mod, "_CHUNK_VALUES", 100)
+    energy = patch_dct(stack, ys, xs, 4, reduce=lambda c: (c**2).sum(axis=(2, 3)))
+    assert energy.shape == (2, 120)
+    np.testing.assert_allclose(energy, (full**2).sum(axis=(2, 3)), rtol=1e-5)

@@ -8,6 +8,8 @@ the temporaries stay bounded whatever N is.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 from scipy import fft
 
@@ -16,7 +18,8 @@ __all__ = ["patch_dct"]
 _CHUNK_VALUES = 4_000_000  # patch samples per chunk (16 MB of float32)
 
 
-def patch_dct(images: np.ndarray, ys: np.ndarray, xs: np.ndarray, size: int) -> np.ndarray:
+def patch_dct(images: np.ndarray, ys: np.ndarray, xs: np.ndarray, size: int,
+              reduce: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """DCT-II coefficients of the ``size``×``size`` patch of each image around each pixel.
 
     Parameters
@@ -28,12 +31,16 @@ def patch_dct(images: np.ndarray, ys: np.ndarray, xs: np.ndarray, size: int) -> 
         is mirrored (without repeating the edge pixel) where the patch passes the border.
     size : int
         Patch side in px, at least 1.
+    reduce : callable, optional
+        Applied to the coefficients of each chunk of pixels, (K, n, size, size) float32 → (K, n, …); the results
+        are joined along the pixel axis. With it only the reduced values of all N pixels are ever held (e.g. band
+        energies of a few bytes per pixel instead of size² coefficients), which bounds memory on large photos.
 
     Returns
     -------
     ndarray (N, size, size) for one image, (K, N, size, size) for K images; float32
         Orthonormal DCT-II coefficients: [..., 0, 0] is size × the patch mean; [..., u, v] has vertical frequency
-        index u and horizontal index v (cycles per patch: u/2).
+        index u and horizontal index v (cycles per patch: u/2). With ``reduce``: its results, (N, …) or (K, N, …).
     """
     stack = np.asarray(images, np.float32)
     single = stack.ndim == 2
@@ -49,9 +56,11 @@ def patch_dct(images: np.ndarray, ys: np.ndarray, xs: np.ndarray, size: int) -> 
     # np.pad "reflect" mirrors repeatedly when the pad exceeds the image, so tiny images still work.
     pad = np.pad(stack, ((0, 0), (before, after), (before, after)), mode="reflect")
     windows = np.lib.stride_tricks.sliding_window_view(pad, (size, size), axis=(1, 2))  # (K, H, W, size, size)
-    out = np.empty((k, len(ys), size, size), np.float32)
     step = max(1, _CHUNK_VALUES // (k * size * size))
-    for i in range(0, len(ys), step):
+    parts = []
+    for i in range(0, max(len(ys), 1), step):
         patches = windows[:, ys[i : i + step], xs[i : i + step]]  # a copy: (K, n, size, size)
-        out[:, i : i + step] = fft.dctn(patches, type=2, axes=(2, 3), norm="ortho", workers=1)
+        coeffs = fft.dctn(patches, type=2, axes=(2, 3), norm="ortho", workers=1) if patches.size else patches
+        parts.append(coeffs if reduce is None else reduce(coeffs))
+    out = np.concatenate(parts, axis=1)
     return out[0] if single else out

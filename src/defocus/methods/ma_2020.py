@@ -89,10 +89,13 @@ def band_energies(images: np.ndarray, ys: np.ndarray, xs: np.ndarray, size: int)
         radial band (mid, high).
     """
     masks, _ = _sub_bands(size)
-    coeffs = patch_dct(images, ys, xs, size)
-    k, n = coeffs.shape[:2]
-    energy = np.square(coeffs, out=coeffs).reshape(k * n, size * size)
-    return (energy @ masks.reshape(6, -1).T.astype(np.float32)).reshape(k, n, 3, 2)
+    weights = masks.reshape(6, -1).T.astype(np.float32)  # (size², 6)
+
+    def energies(coeffs: np.ndarray) -> np.ndarray:
+        k, n = coeffs.shape[:2]
+        return (np.square(coeffs, out=coeffs).reshape(k * n, -1) @ weights).reshape(k, n, 3, 2)
+
+    return patch_dct(images, ys, xs, size, reduce=energies)
 
 
 def fused_ratio(original: np.ndarray, reblurred: np.ndarray, size: int, noise: float = NOISE_FLOOR) -> np.ndarray:
