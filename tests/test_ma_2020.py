@@ -42,9 +42,19 @@ def test_sharp_step_edge_reads_sharp():
     assert _step_estimate(0.3) < _step_estimate(0.6) < ma_2020.SIGMA_HALF < _step_estimate(1.0)
 
 
+def test_blur_points_far_from_edges():
+    image = np.full((80, 120, 3), 0.5, np.float32)
+    image[30:50, 10:30] = 0.9  # one sharp square on the left; the right two thirds hold no edge
+    sparse, known = defocus.load("ma-2020").sparse(image)
+    assert known[:, 60:].all() and (sparse[:, 60:] == 1).all()
+    assert not known[40, 35]  # 5 px from the square: neither an edge nor a blur point
+    sparse, known = defocus.load("ma-2020", blur_points=False).sparse(image)
+    assert not known[:, 60:].any()
+
+
 def test_blur_degree_orders_sharp_and_blurred_edges():
     image, _ = half_blurred(96, 128, sigma=2.0)
-    sparse, known = defocus.load("ma-2020").sparse(image)
+    sparse, known = defocus.load("ma-2020", blur_points=False).sparse(image)
     assert np.median(sparse[:, 88:][known[:, 88:]]) > 0.8 > 0.3 > np.median(sparse[:, :40][known[:, :40]])
 
 

@@ -9,7 +9,9 @@ scales and orientations, extra points added to the sparse map, and a matting-Lap
 What we chose where the abstract is silent (docs/methods/ma-2020.md gives the reasons):
 
 * Points: Canny edges at σ = 1, plus the Canny edges at σ = 2 that the fine detector misses (blurred edges are
-  under-detected at the fine scale, which would bias the sparse map towards "sharp").
+  under-detected at the fine scale, which would bias the sparse map towards "sharp"). "More blur points": every
+  pixel farther than the largest window side from all edge points (no edge in any of its windows) is added with
+  blur degree 1, the convention of the block-based detectors (no detail = blurred).
 * Feature: for a window of side M around the point, the orthonormal 2-D DCT of the grey patch and of the same patch
   of the photo re-blurred by a Gaussian of std s_r. The AC coefficients are split into three orientation sub-bands
   (mostly horizontal frequencies, mostly vertical, diagonal) and two radial ones (mid and high frequency; the lowest
@@ -192,6 +194,9 @@ class Ma2020(Method):
         a loaded machine, close to the 2 s budget).
     lam, max_iter : float, int
         Matting propagation: data weight λ and CG iterations per pyramid level.
+    blur_points : bool
+        Add the pixels farther than max(sizes) px from every edge point to the sparse map with blur degree 1
+        (default); ``False`` propagates the edge values alone.
     """
 
     task = "dbd"
@@ -199,7 +204,8 @@ class Ma2020(Method):
     paper = "Ma, Lu & Lyu, 'Defocus blur detection via edge pixel DCT feature of local patches', Signal Processing 176, 2020"
 
     def __init__(self, device: str = "cpu", sizes=SIZES, sigma_half: float = SIGMA_HALF, steepness: float = STEEPNESS,
-                 noise: float = NOISE_FLOOR, propagation: str = "dt", lam: float = 1e-2, max_iter: int = 10) -> None:
+                 noise: float = NOISE_FLOOR, propagation: str = "dt", lam: float = 1e-2, max_iter: int = 10,
+                 blur_points: bool = True) -> None:
         super().__init__(device=device)
         self.sizes = tuple(int(s) for s in sizes)
         if not self.sizes or min(self.sizes) < 4:
@@ -214,9 +220,10 @@ class Ma2020(Method):
         self.propagation = propagation
         self.lam = float(lam)
         self.max_iter = int(max_iter)
+        self.blur_points = bool(blur_points)
 
     def sparse(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Sparse blur degree (float32 H×W, 0 off the points) and the mask of points."""
+        """Sparse blur degree (float32 H×W, 0 off the points) and the mask of points (edge and added blur points)."""
         gray = color.gray(image)
         edges = np.zeros(gray.shape, bool)
         for s in CANNY_SIGMAS:
@@ -226,7 +233,12 @@ class Ma2020(Method):
         if len(ys):
             sigma = np.minimum(edge_sigma(gray, ys, xs, edges, self.sizes, self.noise), MAX_SIGMA)
             sparse[ys, xs] = 1.0 / (1.0 + (self.sigma_half / np.maximum(sigma, 1e-6)) ** self.steepness)
-        return sparse, edges
+        known = edges
+        if self.blur_points and len(ys):
+            far = cv2.distanceTransform((~edges).astype(np.uint8), cv2.DIST_L2, 3) > max(self.sizes)
+            sparse[far] = 1.0
+            known = edges | far
+        return sparse, known
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         sparse, known = self.sparse(image)
