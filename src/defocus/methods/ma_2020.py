@@ -26,7 +26,7 @@ What we chose where the abstract is silent (docs/methods/ma-2020.md gives the re
   the window is rich in texture (many edge pixels: a wider re-blur would mix neighbouring edges), else s_r = 2 px
   (the s_r = 1 ratio saturates near 1 for strongly blurred edges).
 * Windows of 8, 12 and 16 px; their σ are fused by the median. σ is turned into a blur degree
-  1 / (1 + (σ_½ / σ)^p) (0.5 at σ_½ = 0.55 px, p = 4; both picked on the synthetic validation split),
+  1 / (1 + (σ_½ / σ)^p) (0.5 at σ_½ = 0.65 px, p = 4; both picked on the synthetic validation split),
   propagated, and clipped to [0, 1].
 * Propagation: the domain-transform interpolation the other edge methods use (default, for the time budget), or the
   paper's matting-Laplacian propagation, :func:`defocus.methods.zhuo_sim.matting_propagate` (coarse to fine, which
@@ -52,7 +52,7 @@ REBLUR = (1.0, 2.0)  # re-blur Gaussian stds in px: the fine one and the one for
 SWITCH_SIGMA = 1.5  # σ (px, from the s_r = 1 estimate) above which the coarser re-blur is used
 RICH_DENSITY = 0.15  # edge pixels per window pixel above which a window counts as rich in texture
 NOISE_FLOOR = 0.002  # std (grey levels in [0, 1]) of the noise floor added to every DCT coefficient's energy
-SIGMA_HALF = 0.55  # σ (px) mapped to blur degree 0.5 (picked on the synthetic val split)
+SIGMA_HALF = 0.65  # σ (px) mapped to blur degree 0.5 (picked on the synthetic val split)
 STEEPNESS = 4.0  # exponent p of the blur degree 1 / (1 + (σ_½/σ)^p) (picked on the synthetic val split)
 CANNY_SIGMAS = (1.0, 2.0)
 MID_BAND, HIGH_BAND = 0.2, 0.45  # radial frequency bounds of the bands, in cycles per 2 px (DCT index / M)
@@ -182,7 +182,7 @@ class Ma2020(Method):
     sizes : sequence of int
         Window sides in px whose σ estimates are fused by the median (our choice: 8, 12, 16).
     sigma_half, steepness : float
-        The blur degree of an edge of σ px is 1 / (1 + (σ_½/σ)^p): 0.5 at σ_½ (0.55 px; the synthetic sets call a
+        The blur degree of an edge of σ px is 1 / (1 + (σ_½/σ)^p): 0.5 at σ_½ (0.65 px; the synthetic sets call a
         region out of focus from a CoC radius of 1 px, σ ≈ 0.65), steeper for a larger p (4). Both were picked on
         100 scenes of the synthetic validation split.
     noise : float
