@@ -6,7 +6,6 @@ from conftest import half_blurred
 from test_dme_classic import _blurred_step
 
 import defocus
-from defocus.filters import color
 from defocus.methods import ma_2020
 from defocus.methods.zhuo_sim import canny
 
@@ -75,8 +74,3 @@ def test_flat_image_and_refused_options():
             defocus.load("ma-2020", **bad)
     with pytest.raises(defocus.errors.UnknownOptionError):
         defocus.load("ma-2020", window=3)
-
-
-def test_grey_conversion_is_the_shared_one():
-    image, _ = half_blurred(40, 48)
-    assert np.array_equal(color.gray(image), color.gray(image.copy()))

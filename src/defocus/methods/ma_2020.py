@@ -29,8 +29,8 @@ What we chose where the abstract is silent (docs/methods/ma-2020.md gives the re
   1 / (1 + (σ_½ / σ)^p) (0.5 at σ_½ = 0.65 px, p = 4; both picked on the synthetic validation split),
   propagated, and clipped to [0, 1].
 * Propagation: the domain-transform interpolation the other edge methods use (default: it scored slightly better on
-  the synthetic validation split, in half the time), or the paper's matting-Laplacian propagation, :func:`defocus.methods.zhuo_sim.matting_propagate` (coarse to fine, which
-  is our multi-scale fusion).
+  the synthetic validation split, in half the time), or the paper's matting-Laplacian propagation,
+  :func:`defocus.methods.zhuo_sim.matting_propagate` (coarse to fine, which is our multi-scale fusion).
 """
 
 from __future__ import annotations
