@@ -77,9 +77,10 @@ def _time_ratio(lam_all, k):
     b = lam_all.shape[1]
     top = np.empty((k, CHUNK))
     total = np.empty(CHUNK)
-    beta = np.empty(CHUNK)
+    beta = np.empty((1, CHUNK))
+    ks = np.array([k], np.int64)
     for t in range(lam_all.shape[0]):
-        svd._ratio_from_eigenvalues(lam_all[t], top, total, beta, CHUNK, k)
+        svd._ratios_from_eigenvalues(lam_all[t], top, total, beta, CHUNK, ks, 0.0)
 
 
 def best_of(runs: int, fn, *make_args) -> float:

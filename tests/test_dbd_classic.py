@@ -15,8 +15,9 @@ from defocus.methods import s3 as s3_mod
 from defocus.methods import svd as svd_mod
 
 METHODS = [("gradient-energy", {}), ("lbp", {}), ("lbp", {"segment": True}), ("svd", {}), ("s3", {}), ("fish", {}),
-           ("ltcop", {}), ("pcnn-lbp", {})]
-IDS = ["gradient-energy", "lbp", "lbp-segment", "svd", "s3", "fish", "ltcop", "pcnn-lbp"]
+           ("ltcop", {}), ("pcnn-lbp", {}), ("msvd", {}), ("msvd", {"segment": False}), ("ma-2020", {})]
+IDS = ["gradient-energy", "lbp", "lbp-segment", "svd", "s3", "fish", "ltcop", "pcnn-lbp", "msvd", "msvd-continuous",
+       "ma-2020"]
 
 
 def _check_map(out: np.ndarray, shape: tuple[int, int]) -> None:

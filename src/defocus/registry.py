@@ -62,6 +62,8 @@ METHODS: dict[str, str] = {
     "pyramid": "defocus.methods.pyramid:Pyramid",
     "andrade-2016": "defocus.methods.andrade_2016:Andrade2016",
     "liu-2020": "defocus.methods.liu_2020:Liu2020",
+    "ma-2020": "defocus.methods.ma_2020:Ma2020",
+    "msvd": "defocus.methods.msvd:MSVD",
 }
 
 #: The class that runs every learned blur detector from its :class:`Pretrained` entry.

@@ -40,6 +40,7 @@ import scipy.fft
 
 from ..errors import WeightsError
 from ..filters.domain_transform import interpolate, recursive_filter
+from ..filters.noise import noise_std
 from ..registry import Method
 from .karaali_jung_2018 import linear_gray
 from .zhuo_sim import MAX_SIGMA
@@ -101,15 +102,6 @@ def model_log_energy() -> tuple[np.ndarray, np.ndarray]:
             for j, s in enumerate(SIGMAS):
                 table[j, column] += float(np.sum(power * np.exp(-(s**2) * radius2)))
     return np.log(table / (512 * 512)), np.log(noise)
-
-
-def noise_std(gray: np.ndarray) -> float:
-    """Immerkær's estimate of white-noise std (grey units) from the response to a 3×3 Laplacian-difference mask."""
-    if min(gray.shape) < 3:
-        return 0.0
-    mask = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
-    r = cv2.filter2D(np.asarray(gray, np.float32), -1, mask)[1:-1, 1:-1]
-    return float(np.sqrt(np.pi / 2) * np.abs(r).mean(dtype=np.float64) / 6.0)
 
 
 def _decimation(omega: float) -> int:

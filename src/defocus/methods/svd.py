@@ -234,12 +234,15 @@ def _tridiagonal_eigenvalues(d, e, work, copies, lanes):  # pragma: no cover - c
 
 
 @njit(cache=True, error_model="numpy")
-def _ratio_from_eigenvalues(lam, top, total, out, lanes, k):  # pragma: no cover - compiled
-    """out[q] = (σ_1 + … + σ_k) / Σσ with σ_i = √max(λ_i, 0) from ``lam`` (n, CHUNK); 1 for an all-zero block.
+def _ratios_from_eigenvalues(lam, top, total, out, lanes, ks, floor):  # pragma: no cover - compiled
+    """out[j, q] = (σ_1 + … + σ_ks[j]) / Σσ with σ_i = √max(λ_i, 0) from ``lam`` (n, CHUNK), counting only the σ_i
+    above ``floor`` (≥ 0); 1 for a block without any.
 
-    The k largest σ are kept sorted in ``top`` (k, CHUNK) by a compare-exchange chain, branch-free across lanes.
+    ``ks`` is ascending. The ks[-1] largest σ are kept sorted in ``top`` (ks[-1], CHUNK) by a compare-exchange chain,
+    branch-free across lanes.
     """
     n = lam.shape[0]
+    k = ks[-1]
     for j in range(k):
         for q in range(lanes):
             top[j, q] = 0.0
@@ -248,6 +251,7 @@ def _ratio_from_eigenvalues(lam, top, total, out, lanes, k):  # pragma: no cover
     for i in range(n):
         for q in range(lanes):
             x = math.sqrt(max(lam[i, q], 0.0))
+            x = x if x > floor else 0.0
             total[q] += x
             for j in range(k):
                 hi = max(top[j, q], x)
@@ -255,15 +259,19 @@ def _ratio_from_eigenvalues(lam, top, total, out, lanes, k):  # pragma: no cover
                 top[j, q] = hi
     for q in range(lanes):
         num = 0.0
-        for j in range(k):
-            num += top[j, q]
-        out[q] = num / total[q] if total[q] > 1e-12 else 1.0
+        j = 0
+        for band in range(ks.shape[0]):
+            while j < ks[band]:
+                num += top[j, q]
+                j += 1
+            out[band, q] = num / total[q] if total[q] > 1e-12 else 1.0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _svd_ratio_map(pad, h, w, b, k):  # pragma: no cover - compiled
-    """β at every pixel; ``pad`` is the grey image padded so that pixel (y, x) owns block pad[y:y+b, x:x+b]."""
-    out = np.empty((h, w), np.float32)
+def _svd_ratio_map(pad, h, w, b, ks, floor):  # pragma: no cover - compiled
+    """β for every k of ``ks`` at every pixel, (len(ks), H, W); ``pad`` is the grey image padded so that pixel
+    (y, x) owns block pad[y:y+b, x:x+b]."""
+    out = np.empty((ks.shape[0], h, w), np.float32)
     for y in prange(h):
         dots = _column_dots(pad[y : y + b], b)
         a = np.empty((b, b, CHUNK))
@@ -273,21 +281,25 @@ def _svd_ratio_map(pad, h, w, b, k):  # pragma: no cover - compiled
         p = np.empty((b, CHUNK))
         work = np.empty((b + 7, CHUNK))
         copies = np.empty((2, b, CHUNK))
-        top = np.empty((k, CHUNK))
-        beta = np.empty(CHUNK)
+        top = np.empty((ks[-1], CHUNK))
+        beta = np.empty((ks.shape[0], CHUNK))
         for x0 in range(0, w, CHUNK):
             lanes = min(CHUNK, w - x0)
             _fill_gram(dots, a, x0, lanes)
             _tridiagonalize(a, d, e, v, p, work, lanes)
             _tridiagonal_eigenvalues(d, e, work, copies, lanes)
-            _ratio_from_eigenvalues(d, top, work[0], beta, lanes, k)
-            for q in range(lanes):
-                out[y, x0 + q] = beta[q]
+            _ratios_from_eigenvalues(d, top, work[0], beta, lanes, ks, floor)
+            for j in range(ks.shape[0]):
+                for q in range(lanes):
+                    out[j, y, x0 + q] = beta[j, q]
     return out
 
 
-def singular_value_ratio(gray: np.ndarray, block: int = BLOCK, k: int = TOP_K) -> np.ndarray:
-    """Su et al.'s β = (σ_1+…+σ_k)/Σσ of the ``block``×``block`` patch around every pixel.
+def singular_value_ratios(gray: np.ndarray, block: int = BLOCK, ks=(TOP_K,), floor: float = 0.0) -> np.ndarray:
+    """Su et al.'s β_k = (σ_1+…+σ_k)/Σσ of the ``block``×``block`` patch around every pixel, for several k at once.
+
+    One eigen-decomposition per pixel serves every k, so the cumulative shares of several sub-bands of the singular
+    values cost little more than one.
 
     Parameters
     ----------
@@ -295,25 +307,43 @@ def singular_value_ratio(gray: np.ndarray, block: int = BLOCK, k: int = TOP_K) -
         Grey image (any scale: β is scale invariant).
     block : int
         Block side in px; pixel (y, x) uses rows y − block//2 … y + (block − 1)//2 (reflected at the borders).
-    k : int
-        Number of leading singular values in the numerator.
+    ks : sequence of int
+        Numbers of leading singular values in the numerators, each in 1..block.
+    floor : float
+        Singular values at or below ``floor`` (in the units of ``gray``) are left out of numerator and denominator,
+        e.g. those a noise level explains. 0 keeps them all.
 
     Returns
     -------
-    ndarray (H, W), float32 in [k/block, 1]
-        1 for a constant (all-zero) block.
+    ndarray (len(ks), H, W), float32; plane j in [ks[j]/block, 1]
+        1 for a constant (all-zero) block or one with no singular value above ``floor``.
     """
-    if not 1 <= k <= block:
-        raise ValueError(f"k must be in 1..{block}, got {k}")
+    ks = np.asarray(ks, np.int64).ravel()
+    if len(ks) == 0 or ks.min() < 1 or ks.max() > block:
+        raise ValueError(f"every k must be in 1..{block}, got {ks.tolist()}")
+    order = np.argsort(ks, kind="stable")
     h, w = gray.shape
     top, left = block // 2, block // 2
     bottom, right = block - 1 - top, block - 1 - left
     # Mirror without repeating the edge pixel (numpy reflects repeatedly when the pad exceeds the image).
     pad = np.pad(np.asarray(gray, np.float64), ((top, bottom), (left, right)), mode="reflect")
     scale = max(float(pad.max()), -float(pad.min()))
+    floor = float(floor)
     if scale > 0.0 and np.isfinite(scale):  # β is scale invariant; unit scale keeps the squared off-diagonals in range
         pad /= scale
-    return _svd_ratio_map(np.ascontiguousarray(pad), h, w, block, k)
+        floor /= scale
+    sorted_out = _svd_ratio_map(np.ascontiguousarray(pad), h, w, block, np.ascontiguousarray(ks[order]), floor)
+    out = np.empty_like(sorted_out)
+    out[order] = sorted_out
+    return out
+
+
+def singular_value_ratio(gray: np.ndarray, block: int = BLOCK, k: int = TOP_K) -> np.ndarray:
+    """Su et al.'s β = (σ_1+…+σ_k)/Σσ of the ``block``×``block`` patch around every pixel: (H, W) float32 in
+    [k/block, 1], 1 for a constant (all-zero) block. :func:`singular_value_ratios` with one k and no floor."""
+    if not 1 <= k <= block:
+        raise ValueError(f"k must be in 1..{block}, got {k}")
+    return singular_value_ratios(gray, block, (k,))[0]
 
 
 class SVD(Method):
