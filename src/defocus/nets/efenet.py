@@ -121,4 +121,18 @@ class EFENet(nn.Module):
 # Bundled weights (read without importing this module by defocus.registry: keep every value a literal).
 from ..pretrained import Pretrained  # noqa: E402  (beside the list it describes)
 
-PRETRAINED = []
+PRETRAINED = [
+    Pretrained(
+        name="efenet",
+        arch="efenet",
+        arch_kwargs={"backbone": "mobilenetv2", "members": 8, "widths": [64, 32, 32, 16]},
+        file="efenet_mobilenetv2_synth.safetensors",
+        sha256="091ac0d944ce6e4238bece3f44b868a8b49eac3ca8caab7e99dd068e08d1fb21",
+        recipe="efenet-mobilenetv2-cpu",
+        summary="EFENet (8 ensemble members on a shared MobileNetV2, features averaged; negative-correlation loss), "
+                "trained on synthetic defocus",
+        paper="W. Zhao, X. Hou, Y. He, H. Lu, 'Defocus Blur Detection via Boosting Diversity of Deep Ensemble "
+              "Networks', IEEE TIP 30, 2021 (EFENet); Y. Liu, X. Yao, 'Ensemble learning via negative correlation', "
+              "Neural Networks 12, 1999",
+    ),
+]
