@@ -32,6 +32,8 @@ PUBLISHED: list[tuple[str, dict]] = [
      {"arch": "r2mrf", "backbone": "resnext101_32x4d", "width": 64, "steps": 6}),
     ("BR²Net as published (ResNeXt-101 32×4d)", {"arch": "br2net", "backbone": "resnext101_32x4d"}),
     ("DeFusionNet as published (VGG16)", {"arch": "defusionnet", "backbone": "vgg16", "width": 64, "steps": 3}),
+    ("EFENet on VGG16 with the release's widths (the release: VGG16-BN)",
+     {"arch": "efenet", "backbone": "vgg16", "members": 8, "widths": [256, 128, 64, 32]}),
 ]
 
 

@@ -30,6 +30,7 @@ SMALL: dict[str, dict] = {
     "r2mrf": {"backbone": "mobilenetv2", "width": 8, "steps": 2},
     "br2net": {"backbone": "mobilenetv2", "width": 8},
     "defusionnet": {"backbone": "hed_vgg16", "width": 8, "steps": 1},
+    "efenet": {"backbone": "mobilenetv2", "members": 2, "widths": [8, 8, 8, 4]},
 }
 
 

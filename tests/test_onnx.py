@@ -20,7 +20,7 @@ from defocus.nets import onnx as ox  # noqa: E402
 from defocus.nets.models import working_size_input  # noqa: E402
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.jpg"))
-DETECTORS = ["light-dffnet", "dffnet", "dffnet.distilled", "r2mrf", "defusionnet", "br2net"]
+DETECTORS = ["light-dffnet", "dffnet", "dffnet.distilled", "r2mrf", "defusionnet", "br2net", "efenet"]
 # The heavier networks are checked on one photo (each photo is one more 320² forward pass in both runtimes); the two
 # heaviest take some 20 s with their export: slow.
 PHOTOS = {"r2mrf": 1, "defusionnet": 1, "br2net": 1}

@@ -26,6 +26,7 @@ MODELS: dict[str, str] = {
     "dffnet": "defocus.nets.ddffnet:DFFNet",
     "benet": "defocus.nets.benet:BNet",
     "enet": "defocus.nets.benet:ENet",
+    "efenet": "defocus.nets.efenet:EFENet",
 }
 
 

@@ -186,6 +186,9 @@ class TrainConfig:
         Gradient-norm clipping.
     edge_weight, side_weight :
         λ of the DOF-edge loss and α_k of the side outputs (D-DFFNet: 0.5 and 1).
+    ncl_weight : float
+        λ of the negative-correlation penalty between the side outputs when they are an ensemble's members
+        (EFENet; :func:`defocus.train.losses.negative_correlation_penalty`); 0 = none.
     distill : Distill or None
         Depth distillation (D-DFFNet stage 2 / R-DFFNet; the model must accept ``return_features``).
     amp : bool
@@ -233,6 +236,7 @@ class TrainConfig:
     clip_grad_norm: float | None = 5.0
     edge_weight: float = 0.5
     side_weight: float = 1.0
+    ncl_weight: float = 0.0
     distill: Distill | None = None
     amp: bool = True
     seed: int = 42
@@ -343,6 +347,13 @@ _PATCHES = TrainConfig(
 _BENET = replace(_PATCHES, name="benet", steps=2742,
                  description=f"B-Net ({_KARAALI_2022}): blur level of edge patches, 23 classes (the bundled file)")
 
+# EFENet (Zhao et al., TIP 2021): 8 members on the shared encoder, which is frozen as in the release (there VGG16-BN
+# from ImageNet; here the bundled light-dffnet's MobileNetV2 encoder). Each member's own map: BCE + λ·NCL penalty with
+# λ = 0.5 (the middle of Liu & Yao's [0, 1]), members weighted 1/8 so that together they count as much as the fused
+# map; no DOF-edge term (the release: an L1 loss on the fused map only).
+_EFENET = {"arch": "efenet", "backbone": "mobilenetv2", "members": 8, "widths": [64, 32, 32, 16]}
+_EFENET_LOSS = {"edge_weight": 0.0, "side_weight": 0.125, "ncl_weight": 0.5, "freeze": "backbone."}
+
 RECIPES: dict[str, TrainConfig] = {r.name: r for r in [
     # The bundled default detector: MobileNetV2 (ImageNet) + light DFFNet decoder, synthetic data only, ~1 hour on
     # a 2-core CPU (224-px crops, batch 8, 2400 steps).
@@ -396,6 +407,17 @@ RECIPES: dict[str, TrainConfig] = {r.name: r for r in [
     replace(_DFFNET_RESNEST101, name="rdffnet-resnest101", model={**_DFFNET_RESNEST101.model, "depth_heads": True},
             distill=Distill(mode="response", depth_teacher="midas_v21-f6b98070.pt"),
             description="R-DFFNet: DFFNet with depth heads regressing MiDaS v2.1 (your files)"),
+    # EFENet on a CPU: the frozen encoder of the bundled light-dffnet, Adam 1e-3 (poly), 224-px crops, batch 8.
+    replace(_CPU_WARM, name="efenet-mobilenetv2-cpu", model=_EFENET, **_EFENET_LOSS, crop=224, batch_size=8,
+            steps=1200, val_every=600,
+            description="EFENet (8 members, NCL λ = 0.5) on MobileNetV2, ~40 min on 2 CPU cores (the bundled efenet)"),
+    # EFENet with the release's trainer settings (for a GPU): Adam 1e-5 (weight decay 1e-4), constant, batch 3, 320 px;
+    # 600 epochs of the 1204 CUHK + DUT training images ≈ 240k steps (add --real folders for the paper's data). The
+    # frozen encoder is MobileNetV2 from ImageNet, as the release's VGG16-BN is.
+    replace(_GPU, name="efenet-mobilenetv2", model=_EFENET, **_EFENET_LOSS,
+            batch_size=3, steps=240000, lr=1e-5, backbone_lr_mult=1.0, weight_decay=1e-4, warmup_steps=0,
+            poly_power=0.0, checkpoint_every=5000, val_every=20000,
+            description="EFENet with the release's Adam 1e-5, batch 3, 320 px, ~600 epochs, GPU budget"),
     _DEFUSIONNET_CPU,
     # Its second phase (the bundled `defusionnet` = both phases, 850 steps in all): every tensor of the first run's
     # model (`--out runs/defusionnet`, relative to where you run it), 500 more steps at half the learning rate.

@@ -9,6 +9,9 @@ Edges (as the authors' public implementation computes them): a fixed 3×3 Laplac
 applied to the label marks E = 1 wherever the response is non-zero; applied to the predicted probability p it gives a
 response r whose soft edge is Ê = r² / (r² + α) with α = 1. Dice uses squared terms and smoothing 1, summed over the
 batch. Borders are replicated so the frame of the image is not an edge.
+
+Ensembles (EFENet): when the side outputs are the members of an ensemble, each member's loss can add λ times the
+negative-correlation penalty of Liu & Yao (1999), :func:`negative_correlation_penalty` (``ncl_weight`` = λ).
 """
 
 from __future__ import annotations
@@ -58,9 +61,32 @@ def dbd_loss(logits: torch.Tensor, target: torch.Tensor, edge_weight: float = 0.
     return bce + edge_weight * dof_edge_loss(logits, target)
 
 
+def negative_correlation_penalty(sides: list[torch.Tensor]) -> torch.Tensor:
+    """Negative-correlation penalty of each ensemble member (Liu & Yao, Neural Networks 12, 1999), per pixel.
+
+    Member i with probability map p_i = σ(side_i) and ensemble mean p̄: p_i = (p_i − p̄)·Σ_{j≠i}(p_j − p̄), which is
+    −(p_i − p̄)² since the deviations from the mean sum to zero. Adding λ·p_i to a member's loss rewards it for
+    departing from the ensemble's mean, i.e. for making errors the other members do not make.
+
+    Parameters
+    ----------
+    sides : list of Tensor (B, 1, H, W)
+        The members' logits (at least two).
+
+    Returns
+    -------
+    Tensor (M,)
+        The penalty of each member, averaged over pixels and batch; each value in [−1, 0].
+    """
+    probs = torch.sigmoid(torch.stack([s.float() for s in sides]))
+    return -((probs - probs.mean(0, keepdim=True)) ** 2).flatten(1).mean(1)
+
+
 def deep_supervision_loss(fused: torch.Tensor, sides: list[torch.Tensor], target: torch.Tensor,
-                          edge_weight: float = 0.5, side_weight: float = 1.0) -> tuple[torch.Tensor, dict]:
-    """Eq. 7: ℓ_d(fused) + Σ_k α_k ℓ_d(side_k), α_k = ``side_weight``.
+                          edge_weight: float = 0.5, side_weight: float = 1.0,
+                          ncl_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
+    """Eq. 7: ℓ_d(fused) + Σ_k α_k ℓ_d(side_k), α_k = ``side_weight``; with ``ncl_weight`` λ > 0 the sides are an
+    ensemble's members and each adds α_k·λ·(its :func:`negative_correlation_penalty`), logged as ``ncl``.
 
     Returns
     -------
@@ -75,4 +101,8 @@ def deep_supervision_loss(fused: torch.Tensor, sides: list[torch.Tensor], target
         ls = dbd_loss(s, target, edge_weight)
         parts[f"side{k + 1}"] = float(ls.detach())
         total = total + side_weight * ls
+    if ncl_weight and len(sides) > 1:
+        penalty = negative_correlation_penalty(sides).sum()
+        parts["ncl"] = float(penalty.detach())
+        total = total + side_weight * ncl_weight * penalty
     return total, parts

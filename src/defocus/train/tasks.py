@@ -78,7 +78,8 @@ class DenseTask:
                 fused, sides = model(image, return_sides=True)
             else:
                 fused, sides, features = model(image, return_sides=True, return_features=True)
-        loss, parts = deep_supervision_loss(fused, sides, target, self.cfg.edge_weight, self.cfg.side_weight)
+        loss, parts = deep_supervision_loss(fused, sides, target, self.cfg.edge_weight, self.cfg.side_weight,
+                                            self.cfg.ncl_weight)
         if self.distiller is not None:
             extra_loss, extra_parts = self.distiller(features, image, progress)
             loss = loss + extra_loss
