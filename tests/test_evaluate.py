@@ -372,6 +372,17 @@ def test_rtf_hand_computed_with_drop_right():
     assert res.curves is None
 
 
+def test_rtf_dmenet_keeps_every_column():
+    gt_radius = np.array([[1.0, 2.0, 6.0], [3.0, 6.0, 1.0]])
+    sigma_gt = np.array([[0.65, 1.125, 3.275], [1.65, 3.275, 0.65]])  # the RTF table's nearest rows
+    pred = sigma_gt + 0.2
+    dmenet = evaluate_maps({"m": pred}, {"m": gt_radius}, "rtf-dmenet").summary
+    assert dmenet["mae_sigma"] == pytest.approx(0.2)
+    clipped = np.clip(pred, 0, 3.275)
+    assert dmenet["mae_rel"] == pytest.approx(np.mean(np.abs(clipped - sigma_gt)) / 3.275)
+    assert evaluate_maps({"m": pred}, {"m": gt_radius}, "rtf", drop_right=0).summary == dmenet
+
+
 def test_rtf_crops_to_common_size_and_gt_in_sigma():
     gt = np.ones((5, 30)) * 2.0
     pred = np.ones((4, 8)) * 1.5  # already cropped by the method: compared on the common top-left part
@@ -450,7 +461,7 @@ def _peak_memory_of_scoring(n: int, protocol: str, side: int = 256) -> tuple[int
     return peak, res
 
 
-@pytest.mark.parametrize("name", ["ddffnet", "dd", "zhao", "pysod", "br2net", "rtf"])
+@pytest.mark.parametrize("name", ["ddffnet", "dd", "zhao", "pysod", "br2net", "rtf", "rtf-dmenet"])
 def test_memory_stays_per_image(name):
     # Doubling the number of images must not raise the peak by even half a map: nothing pixel-sized outlives its
     # pair (a scorer that kept every map would add 2 × 6 maps here).

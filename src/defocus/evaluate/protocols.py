@@ -845,6 +845,25 @@ class RTF(Protocol):
         return _RTFAccumulator(self)
 
 
+@dataclass(frozen=True)
+class RTFDMENet(RTF):
+    """``rtf-dmenet`` — the RTF error exactly as DMENet's ``evaluation/RTF/quantitative_RTF.m`` computes it, with
+    nothing dropped.
+
+    * Differences from ``rtf``: no column is dropped (``drop_right = 0``); prediction and ground truth are only
+      cropped to their common top-left part. ``rtf`` drops the 20 rightmost columns as Karaali & Jung's RTF demo
+      does, so its figures are not DMENet's.
+    * Everything else as ``rtf``: GT disk radius → σ by the nearest row of the RTF table, per image MAE/MSE
+      averaged over images, in σ px, disk-radius px and relative units; DMENet's published figures are the
+      relative ones (``mae_rel``, ``mse_rel``: σ clipped to [0, 3.275] and divided by 3.275).
+    """
+
+    name: ClassVar[str] = "rtf-dmenet"
+    title: ClassVar[str] = "RTF as DMENet's script scores it: no column drop, common crop, relative MAE/MSE (clip 3.275)"
+
+    drop_right: int = 0
+
+
 def radius_to_sigma_nearest(radius: np.ndarray) -> np.ndarray:
     """Disk radius → Gaussian σ by the nearest row of the RTF table (ties to the smaller radius), as DMENet does."""
     from ..units import RTF_SIGMA_RADIUS
@@ -894,7 +913,8 @@ class _RTFAccumulator(Accumulator):
 # --------------------------------------------------------------------------------------------------------------------
 
 #: Every protocol by name, with its default options.
-PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (DDFFNet(), DD(), Zhao(), PySOD(), BR2Net(), RTF())}
+PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (DDFFNet(), DD(), Zhao(), PySOD(), BR2Net(), RTF(),
+                                                       RTFDMENet())}
 
 
 def get_protocol(protocol: str | Protocol = "ddffnet", **options: Any) -> Protocol:
