@@ -60,6 +60,7 @@ METHODS: dict[str, str] = {
     "zhang-2016": "defocus.methods.zhang_2016:Zhang2016",
     "liu-2016": "defocus.methods.liu_2016:Liu2016",
     "pyramid": "defocus.methods.pyramid:Pyramid",
+    "focus-guided": "defocus.methods.focus_guided:FocusGuided",
     "andrade-2016": "defocus.methods.andrade_2016:Andrade2016",
     "liu-2020": "defocus.methods.liu_2020:Liu2020",
     "ma-2020": "defocus.methods.ma_2020:Ma2020",
