@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import signal
 import sys
 import threading
@@ -282,6 +283,22 @@ class _CommandParser(argparse.ArgumentParser):
     def format_usage(self) -> str:
         self._attach()
         return super().format_usage()
+
+
+def finite_number(low: float, *, inclusive: bool = False):
+    """An argparse ``type``: a finite float above ``low`` (at least ``low`` when ``inclusive``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (math.isfinite(value) and (value >= low if inclusive else value > low)):
+            raise argparse.ArgumentTypeError(f"must be a finite number {'>=' if inclusive else '>'} {low:g}, "
+                                             f"not {text}")
+        return value
+
+    return parse
 
 
 def _positive_pixels(text: str) -> int:

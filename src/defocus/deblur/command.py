@@ -16,20 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cli import finite_number
 from ..errors import DefocusError, UsageError
 from . import DEFAULTS, PSFS
 
 SUFFIX = "_deblurred.png"
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (np.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError("must be a positive number")
-    return value
+POSITIVE = finite_number(0.0)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,12 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--psf", choices=PSFS, default=DEFAULTS["psf"],
                         help=f"PSF per blur level: Gaussian of the map's σ, or the equivalent disk "
                              f"(default {DEFAULTS['psf']})")
-    parser.add_argument("--data-weight", type=_positive, default=DEFAULTS["data_weight"], metavar="LAMBDA",
+    parser.add_argument("--data-weight", type=POSITIVE, default=DEFAULTS["data_weight"], metavar="LAMBDA",
                         help=f"weight of the data term: higher is sharper and noisier (default "
                              f"{DEFAULTS['data_weight']:g}, for 8-bit JPEG noise)")
-    parser.add_argument("--alpha", type=_positive, default=DEFAULTS["alpha"],
+    parser.add_argument("--alpha", type=POSITIVE, default=DEFAULTS["alpha"],
                         help=f"exponent of the hyper-Laplacian prior, in (0, 1] (default {DEFAULTS['alpha']:.3g})")
-    parser.add_argument("--min-sigma", type=_positive, default=DEFAULTS["min_sigma"], metavar="PX",
+    parser.add_argument("--min-sigma", type=POSITIVE, default=DEFAULTS["min_sigma"], metavar="PX",
                         help=f"σ at or below which a pixel is left as it is (default {DEFAULTS['min_sigma']:g} px)")
     space = parser.add_mutually_exclusive_group()
     space.add_argument("--linear", dest="linear", action="store_true", default=DEFAULTS["linear"],

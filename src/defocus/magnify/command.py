@@ -11,27 +11,17 @@ blurred pixels in front of the focal plane (a mask file, or a folder of ``<stem>
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import numpy as np
 
 from .. import registry
+from ..cli import finite_number
 from ..errors import DefocusError, UsageError
 from .rerender import HIGHLIGHT_GAIN
 
 SUFFIX = "_magnified.jpg"
-
-
-def _factor(text: str) -> float:
-    """A finite factor >= 1 (the amount K, the highlight gain)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and value >= 1.0):
-        raise argparse.ArgumentTypeError(f"must be a number >= 1, not {text}")
-    return value
+FACTOR = finite_number(1.0, inclusive=True)  # the amount K, the highlight gain
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # None marks "-m not given", so that -m and --defocus-map can be refused together; the help above still names
     # the estimator used by default.
     parser.set_defaults(method=None)
-    parser.add_argument("--amount", "-k", type=_factor, default=2.0, metavar="K",
+    parser.add_argument("--amount", "-k", type=FACTOR, default=2.0, metavar="K",
                         help="multiply every pixel's blur (disk radius) by K >= 1 (default 2)")
     parser.add_argument("--defocus-map", metavar="FILE|DIR",
                         help="use a saved defocus map (σ px) instead of estimating one: a .npy/.mat file, or a "
@@ -51,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a mask of the blurred parts that lie in front of the focus (white: >= 0.5), which then "
                              "spread over the subject; a mask file, or a folder with <stem>_front.png per photo "
                              "(default: everything blurred lies behind)")
-    parser.add_argument("--highlight-gain", type=_factor, default=HIGHLIGHT_GAIN, metavar="G",
+    parser.add_argument("--highlight-gain", type=FACTOR, default=HIGHLIGHT_GAIN, metavar="G",
                         help=f"brighten clipped highlights by up to G before blurring so they bloom into discs "
                              f"(default {HIGHLIGHT_GAIN:g}; 1 = off)")
     parser.add_argument("--psf", choices=("disk", "gaussian"), default="disk",

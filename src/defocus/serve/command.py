@@ -12,18 +12,8 @@ from ..errors import UsageError
 from . import MAX_UPLOAD_BYTES
 
 
-def _positive_mb(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be positive")
-    return value
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..cli import _positive_pixels
+    from ..cli import _positive_pixels, finite_number
     from ..io import MAX_PIXELS
 
     p.add_argument("--host", default="127.0.0.1",
@@ -36,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--estimator", default=registry.DEFAULT_ESTIMATOR, metavar="NAME",
                    help=f"estimator used when a request names none (default {registry.DEFAULT_ESTIMATOR})")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (learned methods)")
-    p.add_argument("--max-upload-mb", type=_positive_mb, default=MAX_UPLOAD_BYTES / 1e6, metavar="N",
+    p.add_argument("--max-upload-mb", type=finite_number(0.0), default=MAX_UPLOAD_BYTES / 1e6, metavar="N",
                    help=f"refuse uploads larger than N MB (10^6 bytes; default {MAX_UPLOAD_BYTES / 1e6:g}) with 413, "
                         "before reading them")
     p.add_argument("--max-pixels", type=_positive_pixels, default=MAX_PIXELS, metavar="N",
