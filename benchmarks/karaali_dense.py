@@ -13,15 +13,14 @@ and the peak RSS of ``predict`` itself).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
+from timing import run_child
 
 ROOT = Path(__file__).resolve().parents[1]
 RTF_IMAGE = ROOT.parent / "shared" / "data" / "real" / "rtf_sample" / "images" / "image_01.png"
@@ -31,27 +30,22 @@ PHOTO = ROOT / "examples" / "flower.jpg"
 # the photo is made, so it is the peak of predict itself, not of the resizing.
 _LARGE = r"""
 import json, sys, time
-import cv2, numpy as np, torch
+import torch
 import defocus
+from timing import reset_peak_rss, rss_mb, upscaled_photo
 photo, mp, threads = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 torch.set_num_threads(threads)
 method = defocus.load("karaali-2022")
-small = defocus.read_image(photo)
-h = int(round((mp * 1e6 * small.shape[0] / small.shape[1]) ** 0.5)); w = int(round(mp * 1e6 / h))
-image = np.ascontiguousarray(cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1), np.float32)
-del small
-def rss(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field):
-            return int(line.split()[1]) / 1024
-base = rss("VmRSS:")
-open("/proc/self/clear_refs", "w").write("5")
+image = upscaled_photo(photo, mp)
+h, w = image.shape[:2]
+base = rss_mb("VmRSS:")
+reset_peak_rss()
 t = time.perf_counter()
 out = method.predict(image)
 seconds = time.perf_counter() - t
 assert out.shape == image.shape[:2], out.shape
 edges = int(method.edge_map(image).sum())
-print(json.dumps({"base_mb": base, "peak_mb": rss("VmHWM:"), "seconds": seconds, "h": h, "w": w, "edges": edges}))
+print(json.dumps({"base_mb": base, "peak_mb": rss_mb("VmHWM:"), "seconds": seconds, "h": h, "w": w, "edges": edges}))
 """
 
 
@@ -127,12 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torch {torch.__version__}, {args.threads} threads")
     print("\n".join(rows))
     if args.megapixels > 0:
-        result = subprocess.run([sys.executable, "-c", _LARGE, str(PHOTO), str(args.megapixels), str(args.threads)],
-                                capture_output=True, text=True, timeout=3600)
-        if result.returncode != 0:
-            print(f"\n{args.megapixels:g} MP: failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}")
+        r = run_child(_LARGE, PHOTO, args.megapixels, args.threads, timeout=3600)
+        if "error" in r:
+            print(f"\n{args.megapixels:g} MP: failed: {r['error']}")
         else:
-            r = json.loads(result.stdout.strip().splitlines()[-1])
             print(f"\n{args.megapixels:g} MP ({r['w']}×{r['h']} flower.jpg resized up, {r['edges']} edges), dense: "
                   f"{r['seconds']:.0f} s, peak RSS during predict {r['peak_mb']:.0f} MB (RSS before it {r['base_mb']:.0f} MB)")
     return 0

@@ -23,8 +23,6 @@ size in a fresh process (seconds and peak RSS of the call).
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -39,7 +37,7 @@ from defocus.synth import SHARP_RADIUS, linear_to_srgb, render_scaled, sample_rn
 from defocus.synth import psf as _psf
 from defocus.synth.render import quantize_radius
 from defocus.units import sigma_to_radius
-from timing import median_seconds
+from timing import median_seconds, run_child
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "examples" / "flower.jpg"
@@ -47,28 +45,23 @@ AMOUNTS = (2.0, 3.0)
 
 _LARGE = r"""
 import json, sys, time
-import cv2, numpy as np
-import defocus
+import numpy as np
 from defocus.magnify import magnify
+from timing import reset_peak_rss, rss_mb, upscaled_photo
 photo, mp = sys.argv[1], float(sys.argv[2])
-small = defocus.read_image(photo)
-h = int(round((mp * 1e6 * small.shape[0] / small.shape[1]) ** 0.5)); w = int(round(mp * 1e6 / h))
-image = np.ascontiguousarray(cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1), np.float32)
+image = upscaled_photo(photo, mp)
+h, w = image.shape[:2]
 # A map like a shallow-depth-of-field portrait's: a sharp ellipse in a background blurred up to σ = 12 px.
 yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
 d = np.hypot((yy - h / 2) / (0.3 * h), (xx - w / 2) / (0.25 * w))
 sigma = np.where(d < 1, 0.0, np.minimum(12.0, 3.0 + 6.0 * (d - 1))).astype(np.float32)
-del small, yy, xx, d
-def rss(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field):
-            return int(line.split()[1]) / 1024
-base = rss("VmRSS:")
-open("/proc/self/clear_refs", "w").write("5")
+del yy, xx, d
+base = rss_mb("VmRSS:")
+reset_peak_rss()
 t = time.perf_counter()
 out = magnify(image, sigma, 3.0)
 seconds = time.perf_counter() - t
-print(json.dumps({"base_mb": base, "peak_mb": rss("VmHWM:"), "seconds": seconds, "h": h, "w": w}))
+print(json.dumps({"base_mb": base, "peak_mb": rss_mb("VmHWM:"), "seconds": seconds, "h": h, "w": w}))
 """
 
 
@@ -164,9 +157,9 @@ def main() -> None:
           f"per-pixel blur {median_seconds(lambda: per_pixel_blur(image, sigma, 3.0), 3):.2f}, "
           f"map by {registry.DEFAULT_ESTIMATOR} {median_seconds(lambda: default.predict(image), 1):.2f}")
     if args.megapixels > 0:
-        run = subprocess.run([sys.executable, "-c", _LARGE, str(PHOTO), str(args.megapixels)], capture_output=True,
-                             text=True, check=True)
-        r = json.loads(run.stdout.strip().splitlines()[-1])
+        r = run_child(_LARGE, PHOTO, args.megapixels)
+        if "error" in r:
+            raise SystemExit(f"{args.megapixels:g} MP: failed: {r['error']}")
         print(f"{r['w']}×{r['h']} ({r['w'] * r['h'] / 1e6:.1f} MP), K = 3, σ up to 12 px: {r['seconds']:.1f} s, "
               f"peak RSS {r['peak_mb'] / 1024:.2f} GiB ({r['base_mb'] / 1024:.2f} GiB before the call: photo and map)")
 

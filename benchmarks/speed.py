@@ -12,43 +12,34 @@ before ``predict`` (Python, NumPy, torch imports and the image) is reported besi
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 from pathlib import Path
 
 import cv2
-from timing import median_seconds
+from timing import median_seconds, run_child
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PHOTO = ROOT / "examples" / "flower.jpg"
 
 _CHILD = r"""
-import json, resource, sys, time
-import cv2, numpy as np
+import json, sys, time
 import defocus
+from timing import rss_mb, upscaled_photo
 name, photo, mp = sys.argv[1], sys.argv[2], float(sys.argv[3])
 method = defocus.load(name)
-small = defocus.read_image(photo)
-h = int(round((mp * 1e6 * small.shape[0] / small.shape[1]) ** 0.5)); w = int(round(mp * 1e6 / h))
-image = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1)
-del small
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+image = upscaled_photo(photo, mp)
+h, w = image.shape[:2]
+base = rss_mb("VmHWM:")
 t = time.perf_counter()
 out = method.predict(image)
 seconds = time.perf_counter() - t
 assert out.shape == image.shape[:2], out.shape
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"base_mb": base / 1024, "peak_mb": peak / 1024, "seconds": seconds, "h": h, "w": w}))
+print(json.dumps({"base_mb": base, "peak_mb": rss_mb("VmHWM:"), "seconds": seconds, "h": h, "w": w}))
 """
 
 
 def peak_memory(name: str, photo: Path, megapixels: float, timeout: float) -> dict:
-    result = subprocess.run([sys.executable, "-c", _CHILD, name, str(photo), str(megapixels)],
-                            capture_output=True, text=True, timeout=timeout)
-    if result.returncode != 0:
-        return {"error": (result.stderr.strip().splitlines() or ["failed"])[-1]}
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_child(_CHILD, name, photo, megapixels, timeout=timeout)
 
 
 def main(argv: list[str] | None = None) -> int:
