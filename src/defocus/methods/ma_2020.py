@@ -44,7 +44,7 @@ from ..filters import color
 from ..filters.domain_transform import propagate
 from ..filters.patch_dct import patch_dct
 from ..registry import Method
-from .xu_2017 import _rendered_step
+from .step_edges import curve_to_sigma, step_edge_curve
 from .zhuo_sim import MAX_SIGMA, canny, matting_propagate
 
 SIZES = (8, 12, 16)  # window sides in px
@@ -56,8 +56,6 @@ SIGMA_HALF = 0.65  # σ (px) mapped to blur degree 0.5 (picked on the synthetic 
 STEEPNESS = 4.0  # exponent p of the blur degree 1 / (1 + (σ_½/σ)^p) (picked on the synthetic val split)
 CANNY_SIGMAS = (1.0, 2.0)
 MID_BAND, HIGH_BAND = 0.2, 0.45  # radial frequency bounds of the bands, in cycles per 2 px (DCT index / M)
-_CALIBRATION_SIGMAS = np.round(np.arange(0.0, 6.01, 0.25), 2)
-_CALIBRATION_ANGLES = (7.0, 23.0, 41.0, 66.0)  # degrees, off the grid's axes and diagonals
 
 
 @functools.lru_cache(maxsize=16)
@@ -139,23 +137,19 @@ def calibration(size: int, reblur: float, noise: float = NOISE_FLOOR) -> tuple[n
     -------
     sigmas, ratios : ndarray (K,), float64
     """
-    ratios = []
-    for sigma in _CALIBRATION_SIGMAS:
-        values = []
-        for angle in _CALIBRATION_ANGLES:
-            image, ys, xs = _rendered_step(float(sigma), angle, size=4 * size + 1)
-            image = image.astype(np.float32)
-            energies = band_energies(np.stack([image, _reblur(image, reblur)]), ys, xs, size)
-            values.append(fused_ratio(energies[0], energies[1], size, noise))
-        ratios.append(float(np.mean(np.concatenate(values))))
-    return _CALIBRATION_SIGMAS.astype(np.float64), np.maximum.accumulate(np.asarray(ratios))
+
+    def ratio(image, ys, xs):
+        image = image.astype(np.float32)
+        energies = band_energies(np.stack([image, _reblur(image, reblur)]), ys, xs, size)
+        return fused_ratio(energies[0], energies[1], size, noise)
+
+    sigmas, ratios = step_edge_curve(ratio, size=4 * size + 1)
+    return sigmas, np.maximum.accumulate(ratios)
 
 
 def ratio_to_sigma(ratio: np.ndarray, size: int, reblur: float, noise: float = NOISE_FLOOR) -> np.ndarray:
     """σ in px for fused ratios, by the inverse of :func:`calibration` (clipped to its σ range)."""
-    sigmas, ratios = calibration(size, reblur, noise)
-    r, idx = np.unique(ratios, return_index=True)  # flat stretches take their smallest σ
-    return np.interp(ratio, r, sigmas[idx])
+    return curve_to_sigma(ratio, *calibration(size, reblur, noise))
 
 
 def edge_sigma(gray: np.ndarray, ys: np.ndarray, xs: np.ndarray, edges: np.ndarray, sizes=SIZES,

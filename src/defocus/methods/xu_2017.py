@@ -20,15 +20,14 @@ What we chose where we did not have the paper's full text (see docs/methods/xu-2
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 from scipy import ndimage
-from scipy.special import ndtr
 
 from ..filters.domain_transform import propagate
 from ..registry import Method
 from .karaali_jung_2018 import linear_gray
+from .step_edges import curve_to_sigma, step_edge_curve
 from .zhuo_sim import MAX_SIGMA, canny, dog_gradients
 
 PATCH = 11  # patch side in samples
@@ -37,8 +36,6 @@ THRESHOLDS = (0.03, 0.05, 0.08, 0.12, 0.18, 0.27, 0.4)  # relative to the larges
 CANNY_SIGMA = 1.0
 CHUNK = 16384  # edge pixels per batch: bounds the temporaries (~16 MB per array) on large photos
 TAPER = 0.2  # std of the patch's Gaussian taper, as a fraction of its side
-_CALIBRATION_SIGMAS = np.round(np.arange(0.0, 6.01, 0.25), 2)
-_CALIBRATION_ANGLES = (7.0, 23.0, 41.0, 66.0)  # degrees; off the grid's axes and diagonals
 
 
 def patch_rank(gray: np.ndarray, ys: np.ndarray, xs: np.ndarray, gx: np.ndarray, gy: np.ndarray,
@@ -94,21 +91,6 @@ def _patch_rank_chunk(gray, ys, xs, gx, gy, patch, spacing, thresholds):
     return np.where(top[:, 0] > 1e-12, rank, 0.0)
 
 
-def _rendered_step(sigma: float, angle_deg: float, size: int = 41) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A step edge through the image centre at ``angle_deg`` blurred by a Gaussian of σ px (pixel area included
-    as a box of variance 1/12), and the pixels within half a pixel of it."""
-    c = (size - 1) / 2.0
-    y, x = np.mgrid[0:size, 0:size].astype(np.float64)
-    nx, ny = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
-    d = (x - c) * nx + (y - c) * ny
-    image = 0.2 + 0.6 * ndtr(d / math.sqrt(sigma**2 + 1.0 / 12.0))
-    inner = np.abs(d) <= 0.5
-    inner[: size // 4] = inner[-size // 4 :] = False
-    inner[:, : size // 4] = inner[:, -size // 4 :] = False
-    ys, xs = np.nonzero(inner)
-    return image, ys, xs
-
-
 def multiscale_rank(gray: np.ndarray, ys: np.ndarray, xs: np.ndarray, gx: np.ndarray, gy: np.ndarray,
                     patch: int = PATCH, scales: int = SCALES) -> np.ndarray:
     """Sum of :func:`patch_rank` at sample spacings 1, 2, … 2^(scales−1) px.
@@ -127,25 +109,19 @@ def calibration(patch: int = PATCH, scales: int = SCALES) -> tuple[np.ndarray, n
     -------
     sigmas, ranks : ndarray (K,), float64
     """
-    ranks = []
-    for sigma in _CALIBRATION_SIGMAS:
-        values = []
-        for angle in _CALIBRATION_ANGLES:
-            image, ys, xs = _rendered_step(float(sigma), angle, size=2 ** (scales + 1) * patch + 1)
-            gx, gy = dog_gradients(image.astype(np.float32), CANNY_SIGMA)
-            values.append(multiscale_rank(image, ys, xs, gx[ys, xs], gy[ys, xs], patch, scales))
-        ranks.append(float(np.mean(np.concatenate(values))))
-    return _CALIBRATION_SIGMAS.astype(np.float64), np.minimum.accumulate(np.asarray(ranks))
+
+    def rank(image, ys, xs):
+        gx, gy = dog_gradients(image.astype(np.float32), CANNY_SIGMA)
+        return multiscale_rank(image, ys, xs, gx[ys, xs], gy[ys, xs], patch, scales)
+
+    sigmas, ranks = step_edge_curve(rank, size=2 ** (scales + 1) * patch + 1)
+    return sigmas, np.minimum.accumulate(ranks)
 
 
 def rank_to_sigma(rank: np.ndarray, patch: int = PATCH, scales: int = SCALES) -> np.ndarray:
     """σ in px for soft ranks of :func:`multiscale_rank`, by the inverse of :func:`calibration` (clipped to its σ
     range)."""
-    sigmas, ranks = calibration(patch, scales)
-    # np.interp wants increasing abscissae: read the curve from the blurriest end; flat stretches take their
-    # smallest σ (the first σ of that rank).
-    r, idx = np.unique(ranks, return_index=True)
-    return np.interp(rank, r, sigmas[idx])
+    return curve_to_sigma(rank, *calibration(patch, scales))
 
 
 class Xu2017(Method):
