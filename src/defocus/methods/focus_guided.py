@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import DefocusError
 from ..filters.domain_transform import propagate
+from .. import registry
 from ..registry import Method
 from ..units import radius_to_sigma
 from .zhuo_sim import MAX_SIGMA
@@ -61,8 +62,6 @@ class FocusGuided(Method):
 
     def __init__(self, device: str = "cpu", base: str = BASE, detector: str = DETECTOR, psi: float = 1000.0,
                  seed_below: float = 0.1, seed_weight: float = 0.3) -> None:
-        from .. import registry
-
         super().__init__(device=device)
         if registry.describe(detector).task != "dbd":
             raise DefocusError(f"focus-guided: detector {detector!r} is not a blur detector (task dbd)")

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from ..errors import DefocusError
+from .. import registry
 from ..registry import Method
 
 #: Default accept ramp (level px): a coarse level's estimate is taken from accept[0] (weight 0) to accept[1] (1).
@@ -47,6 +48,14 @@ def pyramid_levels(shape: tuple[int, int], levels: int | str = "auto", min_side:
     if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 0:
         raise DefocusError(f"levels must be 'auto' or an integer >= 0, not {levels!r}")
     return int(levels)
+
+
+def check_accept(accept) -> tuple[float, float]:
+    """``accept`` as two floats, refused unless ``0 < accept[0] < accept[1]`` (level px)."""
+    lo, hi = float(accept[0]), float(accept[1])
+    if not 0.0 < lo < hi:
+        raise DefocusError(f"accept must be two increasing positive numbers (level px), not {accept!r}")
+    return lo, hi
 
 
 def acceptance(sigma_level: np.ndarray, accept: tuple[float, float] = ACCEPT) -> np.ndarray:
@@ -77,8 +86,7 @@ def pyramid_estimate(predict, image: np.ndarray, levels: int | str = "auto", acc
     ndarray (H, W), float32
         Gaussian σ in photo px (≥ 0).
     """
-    if not 0.0 < float(accept[0]) < float(accept[1]):
-        raise DefocusError(f"accept must be two increasing positive numbers (level px), not {accept!r}")
+    accept = check_accept(accept)
     h, w = image.shape[:2]
     n = pyramid_levels((h, w), levels, min_side)
     sigma = np.asarray(predict(image), np.float32)
@@ -121,18 +129,14 @@ class Pyramid(Method):
     def __init__(self, device: str = "cpu", base: str = BASE, levels: int | str = "auto",
                  accept: tuple[float, float] = ACCEPT, min_side: int = MIN_SIDE,
                  base_options: dict | None = None) -> None:
-        from .. import registry
-
         super().__init__(device=device)
         if registry.describe(base).target == f"{__name__}:{type(self).__name__}":
             raise DefocusError("pyramid: base must be another estimator, not 'pyramid' itself")
         if registry.describe(base).task != "dme":
             raise DefocusError(f"pyramid: base {base!r} is not a defocus-map estimator (task dme)")
         pyramid_levels((1, 1), levels)  # refuse a bad value now, not at the first image
-        if not 0.0 < float(accept[0]) < float(accept[1]):
-            raise DefocusError(f"pyramid: accept must be two increasing positive numbers, not {accept!r}")
         self.base = registry.load(base, device=device, **(base_options or {}))
-        self.levels, self.accept, self.min_side = levels, tuple(accept), int(min_side)
+        self.levels, self.accept, self.min_side = levels, check_accept(accept), int(min_side)
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         """Defocus map, float32 (H, W), Gaussian σ in photo px."""
