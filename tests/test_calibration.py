@@ -1,0 +1,99 @@
+"""Calibration of the networks' blur probability (defocus.nets.calibration; docs/calibration.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from defocus.nets.calibration import (apply_calibration, check_calibration, fit_isotonic, fit_temperature, logit,
+                                      reliability, sigmoid)
+
+GRID = np.linspace(0.0, 1.0, 1001, dtype=np.float32)
+
+
+def _generated(temperature: float, bias: float, n: int = 200_000, seed: int = 0):
+    """Logits whose labels are drawn from sigmoid(z / T + b): the fit should find T and b."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0.0, 4.0, n)
+    y = rng.random(n) < sigmoid(z / temperature + bias)
+    return z, y
+
+
+@pytest.mark.parametrize("calibration", [
+    {"temperature": 0.5, "bias": 0.3}, {"temperature": 2.0, "bias": -1.0}, {"temperature": 1.0},
+    {"isotonic": [[0.0, 0.2, 0.5, 0.9, 1.0], [0.0, 0.05, 0.5, 0.5, 0.98]]},
+])
+def test_transform_monotone_in_unit_range_and_finite(calibration):
+    out = apply_calibration(GRID, calibration)
+    assert out.dtype == np.float32 and out.shape == GRID.shape
+    assert np.all(np.isfinite(out)) and out.min() >= 0.0 and out.max() <= 1.0
+    assert np.all(np.diff(out) >= 0)
+    img = np.random.default_rng(1).random((7, 9)).astype(np.float32)
+    img[0, 0], img[0, 1] = 0.0, 1.0  # exact 0 and 1 (saturated sigmoids) stay finite
+    mapped = apply_calibration(img, calibration)
+    assert mapped.shape == img.shape and np.all(np.isfinite(mapped))
+
+
+def test_identity_when_off():
+    img = np.random.default_rng(2).random((5, 6)).astype(np.float32)
+    np.testing.assert_array_equal(apply_calibration(img, None), img)
+    np.testing.assert_allclose(apply_calibration(img, {"temperature": 1.0, "bias": 0.0}), img, atol=1e-6)
+
+
+@pytest.mark.parametrize("temperature,bias", [(0.5, 0.0), (1.0, 0.5), (2.5, -0.7)])
+def test_fit_recovers_known_temperature(temperature, bias):
+    z, y = _generated(temperature, bias)
+    fitted = fit_temperature(z, y)
+    assert fitted["temperature"] == pytest.approx(temperature, rel=0.05)
+    assert fitted["bias"] == pytest.approx(bias, abs=0.05)
+    assert fit_temperature(z, y, bias=False)["bias"] == 0.0
+
+
+def test_isotonic_fit_is_a_valid_table_that_calibrates():
+    z, y = _generated(3.0, 0.0)
+    p = sigmoid(z)
+    table = fit_isotonic(p, y, knots=24)
+    check_calibration(table)
+    x, _ = table["isotonic"]
+    assert len(x) <= 26 and x[0] == 0.0 and x[-1] == 1.0
+    before = reliability(p, y)["ece"]
+    after = reliability(apply_calibration(p, table), y)["ece"]
+    assert after < before / 3
+
+
+def test_logit_and_sigmoid_invert():
+    p = np.array([0.0, 1e-3, 0.3, 0.5, 0.99, 1.0])
+    np.testing.assert_allclose(sigmoid(logit(p)), np.clip(p, 1e-6, 1 - 1e-6), atol=1e-9)
+    assert np.all(np.isfinite(sigmoid(np.array([-1e4, 1e4]))))
+
+
+@pytest.mark.parametrize("bad", [{"temperature": 0.0}, {"temperature": -1, "bias": 0},
+                                 {"isotonic": [[0.0, 0.5, 0.4], [0.0, 0.1, 0.2]]},
+                                 {"isotonic": [[0.0, 1.0], [0.6, 0.2]]}, {"scale": 2.0}])
+def test_bad_calibration_refused(bad):
+    with pytest.raises(ValueError):
+        apply_calibration(GRID, bad)
+
+
+def test_bundled_calibrations_are_valid_literals():
+    """Every bundled entry's calibration (read without importing torch, as `defocus methods` does) is valid."""
+    from defocus.registry import listed_pretrained, network_modules
+
+    for module in network_modules():
+        for entry in listed_pretrained(module):
+            check_calibration(entry.calibration)
+
+
+def test_detector_option_turns_it_off(monkeypatch):
+    """calibrate=False (or the CLI's string "false") gives the raw probability; a user weight file gets none."""
+    pytest.importorskip("torch")
+    import defocus
+
+    on = defocus.load("light-dffnet", runtime="torch")
+    off = defocus.load("light-dffnet", runtime="torch", calibrate="false")
+    assert off.calibration is None and on.calibration == on.pretrained.calibration
+    img = np.random.default_rng(3).random((48, 64, 3)).astype(np.float32)
+    a, b = on.predict(img), off.predict(img)
+    assert a.shape == b.shape == (48, 64) and np.all(np.isfinite(a)) and 0 <= a.min() and a.max() <= 1
+    if on.calibration is None:
+        np.testing.assert_array_equal(a, b)
