@@ -7,10 +7,12 @@ Data — synthetic scenes of the ``val`` photos only, at seeds that training val
   (:mod:`defocus.nets.calibration`), both fitted on the working-size probability against the blur mask;
 * ``choose``: ``--choose`` scenes (seed 4102): the candidate (none, temperature, isotonic) with the lowest MAE
   (protocol ``ddffnet``) on the full pipeline's maps is the one proposed; ECE (15 bins) is printed beside it;
+  ``sharp`` (temperature + bias fitted to the MAE on ``fit``, not a calibration) is shown for comparison, never
+  chosen;
 * checks, never used to fit or choose: ``synth_test`` (60 scenes of the test photos, seed 777) and the shared real
   samples ``cuhk_samples`` (defocus images) and ``cuhk_te1_320``.
 
-Prints one Markdown table (per network and set: ECE and MAE / Fβ raw, and with each candidate) and the chosen
+Prints one Markdown table (per network and set: ECE and MAE / Fβ / IoU raw, and with each candidate) and the chosen
 ``calibration=`` literal per network; draws reliability diagrams of the ``choose`` part into ``--plots``.
 
     nice python benchmarks/calibrate.py --plots docs/img                  # every bundled network
@@ -69,7 +71,7 @@ def working_mask(mask: np.ndarray, size: int) -> np.ndarray:
 
 
 def scores(items, probs, detector, calibration) -> dict:
-    """ECE (working size, 15 bins) and ddffnet MAE / Fβ of the full-resolution maps."""
+    """ECE (working size, 15 bins) and ddffnet MAE / Fβ / IoU of the full-resolution maps."""
     from defocus.evaluate import evaluate_maps
     from defocus.nets.calibration import apply_calibration, reliability
 
@@ -78,16 +80,17 @@ def scores(items, probs, detector, calibration) -> dict:
     y = np.concatenate([working_mask(m, size).ravel() for _, _, m in items])
     preds = {name: final_map(q, img, detector, calibration) for (name, img, _), q in zip(items, probs)}
     res = evaluate_maps(preds, {name: m for name, _, m in items}, "ddffnet")
-    return {"ece": reliability(p, y)["ece"], "mae": res.summary["mae"], "fbeta": res.summary["fbeta"],
-            "reliability": reliability(p, y)}
+    rel = reliability(p, y)
+    return {"ece": rel["ece"], "mae": res.summary["mae"], "fbeta": res.summary["fbeta"], "iou": res.summary["iou"],
+            "reliability": rel}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared", help="the shared/ folder")
     parser.add_argument("--networks", nargs="+", default=list(NETWORKS))
-    parser.add_argument("--fit", type=int, default=40, help="val scenes to fit on (seed 4101)")
-    parser.add_argument("--choose", type=int, default=40, help="val scenes to choose on (seed 4102)")
+    parser.add_argument("--fit", type=int, default=100, help="val scenes to fit on (seed 4101)")
+    parser.add_argument("--choose", type=int, default=100, help="val scenes to choose on (seed 4102)")
     parser.add_argument("--synth", type=int, default=60, help="synth_test scenes of the check")
     parser.add_argument("--knots", type=int, default=24, help="isotonic knots")
     parser.add_argument("--plots", type=Path, help="write reliability_<network>.png here")
@@ -99,13 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     import defocus
     from defocus.io import atomic_write
-    from defocus.nets.calibration import fit_isotonic, fit_temperature, logit
+    from defocus.nets.calibration import fit_isotonic, fit_temperature, fit_temperature_mae, logit
     from defocus.nets.models import working_size_probability
 
     data = sets(args.shared, args.fit, args.choose, args.synth)
-    lines = ["| Network | Set | Images | ECE raw | ECE temp | ECE iso | MAE raw | MAE temp | MAE iso | "
-             "Fβ raw | Fβ temp | Fβ iso | chosen |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    kinds = ("raw", "temp", "iso", "sharp")
+    lines = ["| Network | Set | Images | " + " | ".join(f"{m} {k}" for m in ("ECE", "MAE", "Fβ", "IoU") for k in kinds)
+             + " | chosen |",
+             "|---|---|---:|" + "---:|" * 4 * len(kinds) + "---|"]
     chosen: dict[str, object] = {}
     for name in args.networks:
         detector = defocus.load(name, calibrate=False)
@@ -116,9 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         fit_items, fit_probs = data[0][1], probs["val_fit"]
         y = np.concatenate([working_mask(m, detector.working_size).ravel() for _, _, m in fit_items])
         p = np.concatenate([q.ravel() for q in fit_probs])
-        candidates = {"raw": None, "temp": fit_temperature(logit(p), y), "iso": fit_isotonic(p, y, knots=args.knots)}
+        candidates = {"raw": None, "temp": fit_temperature(logit(p), y), "iso": fit_isotonic(p, y, knots=args.knots),
+                      "sharp": fit_temperature_mae(logit(p), y)}
         choose = {k: scores(data[1][1], probs["val_choose"], detector, c) for k, c in candidates.items()}
-        best = min(choose, key=lambda k: choose[k]["mae"])
+        # "sharp" (fitted to the MAE, not a calibration) is shown, never chosen
+        best = min(("raw", "temp", "iso"), key=lambda k: choose[k]["mae"])
         chosen[name] = candidates[best]
         for label, items in data:
             s = choose if label == "val_choose" else {k: scores(items, probs[label], detector, c)
@@ -127,11 +133,13 @@ def main(argv: list[str] | None = None) -> int:
             row += [f"{s[k]['ece']:.4f}" for k in candidates]
             row += [f"{s[k]['mae']:.4f}" for k in candidates]
             row += [f"{s[k]['fbeta']:.4f}" for k in candidates]
+            row += [f"{s[k]['iou']:.4f}" for k in candidates]
             row.append(best if label == "val_choose" else "")
             lines.append("| " + " | ".join(row) + " |")
             print(lines[-1], file=sys.stderr)
         print(f"{name}: temp {candidates['temp']}", file=sys.stderr)
         print(f"{name}: iso {candidates['iso']}", file=sys.stderr)
+        print(f"{name}: sharp {candidates['sharp']}", file=sys.stderr)
         if args.plots:
             from defocus.evaluate.lineplot import line_chart, png_bytes
 
@@ -141,8 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                 series.append((f"{k} (ECE {r['ece']:.3f})", list(r["confidence"]), list(r["accuracy"])))
             img = line_chart(series, xlabel="predicted blur probability", ylabel="fraction out of focus",
                              title=f"{name}: reliability on {args.choose} held-out val scenes (15 bins)",
-                             diagonal=True)
-            data_png = png_bytes(img)
+                             diagonal=True, legend="upper left")
+            data_png = png_bytes(img, colours=32)
             path = atomic_write(args.plots / f"reliability_{name}.png", lambda f, d=data_png: f.write(d), force=True)
             print(f"wrote {path}", file=sys.stderr)
     table = "\n".join(lines)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from defocus.nets.calibration import (apply_calibration, check_calibration, fit_isotonic, fit_temperature, logit,
-                                      reliability, sigmoid)
+from defocus.nets.calibration import (apply_calibration, check_calibration, fit_isotonic, fit_temperature,
+                                      fit_temperature_mae, logit, reliability, sigmoid)
 
 GRID = np.linspace(0.0, 1.0, 1001, dtype=np.float32)
 
@@ -47,6 +47,23 @@ def test_fit_recovers_known_temperature(temperature, bias):
     assert fitted["temperature"] == pytest.approx(temperature, rel=0.05)
     assert fitted["bias"] == pytest.approx(bias, abs=0.05)
     assert fit_temperature(z, y, bias=False)["bias"] == 0.0
+
+
+def test_mae_fit_sharpens_and_beats_the_calibrated_map_in_mae():
+    """Labels drawn from sigmoid(z / 3 - 1): the MAE is lowest near the threshold z = 3, reached by a hard map;
+    the calibrated map (T = 3, b = -1) has the lower ECE, the MAE fit the lower MAE."""
+    z, y = _generated(3.0, -1.0)
+    sharp = fit_temperature_mae(z, y)
+    calibrated = {"temperature": 3.0, "bias": -1.0}
+    check_calibration(sharp)
+    assert sharp["temperature"] < 3.0
+    p = sigmoid(z).astype(np.float32)
+
+    def mae(c):
+        return float(np.mean(np.abs(apply_calibration(p, c) - y)))
+
+    assert mae(sharp) < mae(calibrated) and mae(sharp) < mae(None)
+    assert reliability(apply_calibration(p, calibrated), y)["ece"] < reliability(apply_calibration(p, sharp), y)["ece"]
 
 
 def test_isotonic_fit_is_a_valid_table_that_calibrates():
@@ -97,3 +114,21 @@ def test_detector_option_turns_it_off(monkeypatch):
     assert a.shape == b.shape == (48, 64) and np.all(np.isfinite(a)) and 0 <= a.min() and a.max() <= 1
     if on.calibration is None:
         np.testing.assert_array_equal(a, b)
+
+
+def test_detector_takes_a_calibration_dict_and_refuses_a_bad_one():
+    """calibrate={...} applies that map (the CLI's `--option calibrate={...}` arrives as this dict)."""
+    pytest.importorskip("torch")
+    import defocus
+    from defocus.errors import UsageError
+
+    sharp = {"temperature": 0.25, "bias": 0.0}
+    on = defocus.load("light-dffnet", runtime="torch", calibrate=sharp)
+    off = defocus.load("light-dffnet", runtime="torch", calibrate=False, refine=False)
+    assert on.calibration == sharp
+    img = np.random.default_rng(4).random((320, 320, 3)).astype(np.float32)  # the working size: no resampling
+    raw = off.predict(img)
+    mapped = defocus.load("light-dffnet", runtime="torch", calibrate=sharp, refine=False).predict(img)
+    np.testing.assert_allclose(mapped, apply_calibration(raw, sharp), atol=1e-5)
+    with pytest.raises(UsageError, match="calibrate"):
+        defocus.load("light-dffnet", runtime="torch", calibrate={"temperature": -1.0})

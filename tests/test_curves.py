@@ -71,3 +71,19 @@ def test_cli_writes_and_refuses_to_overwrite(tmp_path, capsys):
     assert main(args + ["--force"]) == 0
     assert main(args[:-3] + ["ddffnet", "--curves", str(tmp_path / "c")]) == 0  # another protocol beside it
     assert curve_files(tmp_path / "c", "ddffnet")[0].is_file()
+
+
+def test_line_chart_legend_corner_and_palette_png():
+    from defocus.evaluate.lineplot import line_chart, png_bytes
+
+    series = [("a", [0.0, 0.5, 1.0], [0.1, np.nan, 0.9]), ("b", [0.0, 1.0], [0.0, 1.0])]
+    lower = line_chart(series, xlabel="x", ylabel="y", title="t")
+    upper = line_chart(series, xlabel="x", ylabel="y", title="t", diagonal=True, legend="upper left")
+    assert lower.shape == upper.shape == (520, 640, 3) and lower.dtype == np.uint8
+    assert not np.array_equal(lower, upper)
+    with pytest.raises(ValueError, match="legend"):
+        line_chart(series, xlabel="x", ylabel="y", title="t", legend="middle")
+    full, small = png_bytes(upper), png_bytes(upper, colours=32)
+    assert len(small) < len(full)
+    decoded = cv2.imdecode(np.frombuffer(small, np.uint8), cv2.IMREAD_COLOR)
+    assert decoded.shape == upper.shape

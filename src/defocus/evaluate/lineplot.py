@@ -22,7 +22,8 @@ def _ascii(text: str) -> str:
 
 
 def line_chart(series: Sequence[tuple[str, Sequence[float], Sequence[float]]], *, xlabel: str, ylabel: str,
-               title: str, size: tuple[int, int] = (640, 520), diagonal: bool = False) -> np.ndarray:
+               title: str, size: tuple[int, int] = (640, 520), diagonal: bool = False,
+               legend: str = "lower left") -> np.ndarray:
     """An RGB uint8 image (height, width, 3) of the given lines.
 
     Parameters
@@ -33,7 +34,11 @@ def line_chart(series: Sequence[tuple[str, Sequence[float], Sequence[float]]], *
     size : (width, height) in px
     diagonal : bool
         Draw the dashed y = x line (the perfectly calibrated line of a reliability diagram).
+    legend : {"lower left", "upper left"}
+        Corner of the legend (upper left suits a reliability diagram, whose lines run near the diagonal).
     """
+    if legend not in ("lower left", "upper left"):
+        raise ValueError(f"legend={legend!r}: expected 'lower left' or 'upper left'")
     width, height = size
     left, right, top, bottom = 62, 16, 34, 48
     img = np.full((height, width, 3), 255, np.uint8)
@@ -78,14 +83,23 @@ def line_chart(series: Sequence[tuple[str, Sequence[float], Sequence[float]]], *
     y0 = max(top, top + ph // 2 - label.shape[0] // 2)
     img[y0:y0 + min(label.shape[0], height - y0), 2:22] = label[:height - y0]
     for i, (name, _, _) in enumerate(series):
-        y = top + ph - 12 - 16 * (len(series) - 1 - i)
+        y = top + 20 + 16 * i if legend == "upper left" else top + ph - 12 - 16 * (len(series) - 1 - i)
         cv2.line(img, (left + 10, y - 4), (left + 30, y - 4), COLOURS[i % len(COLOURS)], 2, cv2.LINE_AA)
         cv2.putText(img, _ascii(name), (left + 36, y), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
     return img[..., ::-1].copy()  # BGR drawing -> RGB
 
 
-def png_bytes(rgb: np.ndarray) -> bytes:
-    """PNG encoding of an RGB uint8 image."""
+def png_bytes(rgb: np.ndarray, colours: int | None = None) -> bytes:
+    """PNG encoding of an RGB uint8 image; with ``colours`` (2 … 256), as a palette PNG of at most that many
+    colours (about a fifth of the size for a chart: what the figures kept in docs/img use)."""
+    if colours is not None:
+        import io
+
+        from PIL import Image
+
+        out = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(rgb)).quantize(int(colours)).save(out, "PNG", optimize=True)
+        return out.getvalue()
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
     if not ok:
         raise ValueError("PNG encoding failed")
