@@ -5,8 +5,9 @@ Data — synthetic scenes of the ``val`` photos only, at seeds that training val
 
 * ``fit``: ``--fit`` scenes (seed 4101): temperature + bias (Platt) on the logits, and isotonic regression
   (:mod:`defocus.nets.calibration`), both fitted on the working-size probability against the blur mask;
-* ``choose``: ``--choose`` scenes (seed 4102): the candidate (none, temperature, isotonic) with the lowest MAE
-  (protocol ``ddffnet``) on the full pipeline's maps is the one proposed; ECE (15 bins) is printed beside it;
+* ``choose``: ``--choose`` scenes (seed 4102): of the two calibrations, those that lower both the MAE (protocol
+  ``ddffnet``, on the full pipeline's maps) and the ECE (15 bins, working size) of the raw probability there, the
+  one with the lower MAE is proposed; where neither does, none;
   ``sharp`` (temperature + bias fitted to the MAE on ``fit``, not a calibration) is shown for comparison, never
   chosen;
 * checks, never used to fit or choose: ``synth_test`` (60 scenes of the test photos, seed 777) and the shared real
@@ -16,7 +17,7 @@ Prints one Markdown table (per network and set: ECE and MAE / Fβ / IoU raw, and
 ``calibration=`` literal per network; draws reliability diagrams of the ``choose`` part into ``--plots``.
 
     nice python benchmarks/calibrate.py --plots docs/img                  # every bundled network
-    nice python benchmarks/calibrate.py --networks light-dffnet --fit 16 --choose 16
+    nice python benchmarks/calibrate.py --networks light-dffnet --fit 16 --choose 16 --synth 8
 """
 
 from __future__ import annotations
@@ -123,8 +124,11 @@ def main(argv: list[str] | None = None) -> int:
         candidates = {"raw": None, "temp": fit_temperature(logit(p), y), "iso": fit_isotonic(p, y, knots=args.knots),
                       "sharp": fit_temperature_mae(logit(p), y)}
         choose = {k: scores(data[1][1], probs["val_choose"], detector, c) for k, c in candidates.items()}
-        # "sharp" (fitted to the MAE, not a calibration) is shown, never chosen
-        best = min(("raw", "temp", "iso"), key=lambda k: choose[k]["mae"])
+        # a calibration is kept only where it lowers both the MAE and the ECE of the choose part; "sharp" (fitted to
+        # the MAE, not a calibration) is shown, never chosen
+        better = [k for k in ("temp", "iso") if choose[k]["mae"] < choose["raw"]["mae"]
+                  and choose[k]["ece"] < choose["raw"]["ece"]]
+        best = min(better, key=lambda k: choose[k]["mae"]) if better else "raw"
         chosen[name] = candidates[best]
         for label, items in data:
             s = choose if label == "val_choose" else {k: scores(items, probs[label], detector, c)

@@ -132,3 +132,16 @@ def test_detector_takes_a_calibration_dict_and_refuses_a_bad_one():
     np.testing.assert_allclose(mapped, apply_calibration(raw, sharp), atol=1e-5)
     with pytest.raises(UsageError, match="calibrate"):
         defocus.load("light-dffnet", runtime="torch", calibrate={"temperature": -1.0})
+
+
+def test_shipped_calibration_is_applied_by_default_and_off_on_request():
+    """r2mrf ships an isotonic table (docs/calibration.md); the others ship none."""
+    pytest.importorskip("torch")
+    import defocus
+    from defocus.registry import listed_pretrained, network_modules
+
+    shipped = {e.name: e.calibration for m in network_modules() for e in listed_pretrained(m)}
+    assert "isotonic" in shipped["r2mrf"]
+    assert shipped["light-dffnet"] is None  # the default detector's maps are unchanged
+    assert defocus.load("r2mrf", runtime="torch").calibration == shipped["r2mrf"]
+    assert defocus.load("r2mrf", runtime="torch", calibrate=False).calibration is None
