@@ -145,3 +145,27 @@ def test_shipped_calibration_is_applied_by_default_and_off_on_request():
     assert shipped["light-dffnet"] is None  # the default detector's maps are unchanged
     assert defocus.load("r2mrf", runtime="torch").calibration == shipped["r2mrf"]
     assert defocus.load("r2mrf", runtime="torch", calibrate=False).calibration is None
+
+
+def test_calibration_benchmark_runs(shared_dir, tmp_path, capsys, monkeypatch):
+    """benchmarks/calibrate.py end to end at a tiny size: the table, the chosen literal, a reliability PNG."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    import cv2
+
+    pytest.importorskip("torch")
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "calibrate.py"
+    spec = importlib.util.spec_from_file_location("calibrate_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, bench)
+    spec.loader.exec_module(bench)
+    code = bench.main(["--shared", str(shared_dir), "--networks", "light-dffnet", "--fit", "2", "--choose", "2",
+                       "--synth", "2", "--plots", str(tmp_path), "--out", str(tmp_path / "table.md")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "| light-dffnet | val_choose | 2 |" in out and "| light-dffnet | cuhk_te1_320 | 5 |" in out
+    assert "light-dffnet: calibration=" in out
+    assert cv2.imread(str(tmp_path / "reliability_light-dffnet.png")) is not None
+    assert (tmp_path / "table.md").read_text().startswith("| Network |")
