@@ -39,6 +39,10 @@ class Pretrained:
     runtime : {"torch", "onnx"}
         What runs the network by default: ``"onnx"`` where onnxruntime was measured faster for it
         (``benchmarks/onnx_runtime.py``) and is installed (torch otherwise), else ``"torch"``.
+    calibration : dict or None
+        Monotone map of the blur probability fitted on held-out synthetic scenes (``benchmarks/calibrate.py``;
+        forms in :mod:`defocus.nets.calibration`), applied by default (``calibrate=False`` turns it off); None =
+        the network's probability as it is.
     """
 
     name: str
@@ -56,6 +60,7 @@ class Pretrained:
     licence: str = "MIT (trained here on synthetic data)"
     aliases: tuple[str, ...] = ()
     runtime: str = "torch"
+    calibration: dict | None = None
 
     def default_runtime(self) -> str:
         """The runtime used when none is asked for: ``"onnx"`` where the entry prefers it and onnxruntime is

@@ -112,6 +112,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     out.add_argument("--csv", metavar="FILE", help="per-image CSV")
     out.add_argument("--markdown", metavar="FILE", help="the printed table as a Markdown file")
     out.add_argument("--plots", metavar="DIR", help="write pr_curve.png and f_curve.png (all methods in one figure)")
+    out.add_argument("--curves", metavar="DIR", help="write the protocol's threshold sweep: <protocol>_curves.csv "
+                     "(method, dataset, threshold, precision, recall, fbeta) and <protocol>_curves.png (PR curve and F "
+                     "vs threshold; no matplotlib needed)")
     out.add_argument("--out", metavar="DIR", help="write scores.json, per_image.csv, table.md and the plots here")
     out.add_argument("--force", action="store_true", help="overwrite existing output files")
 
@@ -308,7 +311,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit {args.limit}: expected a whole number >= 1")
     targets = _output_targets(args)
-    check_outputs(targets, force=args.force)
+    check_outputs(targets, force=args.force, protocol=args.protocol or DEFAULT_PROTOCOLS["dbd"])
     results, n_failed = _run_method(args) if args.method else _run_pred(args)
 
     from .report import summary_table
@@ -448,6 +451,8 @@ def _output_targets(args: argparse.Namespace) -> list[tuple[str, Path]]:
     for kind in ("json", "csv", "markdown", "plots"):
         if getattr(args, kind):
             targets.append((kind, Path(getattr(args, kind))))
+    if getattr(args, "curves", None):
+        targets.append(("curves", Path(args.curves)))
     return targets
 
 
@@ -455,19 +460,23 @@ def _output_targets(args: argparse.Namespace) -> list[tuple[str, Path]]:
 PLOT_FILES = ("pr_curve.png", "f_curve.png")
 
 
-def check_outputs(targets: list[tuple[str, Path]], *, force: bool = False) -> None:
+def check_outputs(targets: list[tuple[str, Path]], *, force: bool = False, protocol: str = "ddffnet") -> None:
     """Raise a one-line :class:`DefocusError` naming the path if a report could not be written there.
 
     Checked before anything is scored: a file path must not be a folder (nor exist, without ``force``); a folder
-    (``plots``) must not be a file; the nearest existing folder above each path must be a writable folder.
+    (``plots``, ``curves``: the files of ``protocol``) must not be a file; the nearest existing folder above each path
+    must be a writable folder.
     """
+    from .report import curve_files
+
     for kind, path in targets:
-        is_dir = kind == "plots"
+        is_dir = kind in ("plots", "curves")
         if path.is_dir() and not is_dir:
             raise DefocusError(f"{path}: is a folder; --{kind} needs a file name")
         if path.exists() and not path.is_dir() and is_dir:
             raise DefocusError(f"{path}: exists and is not a folder")
-        files = [path / name for name in PLOT_FILES] if is_dir else [path]
+        files = [path / name for name in PLOT_FILES] if kind == "plots" else \
+            list(curve_files(path, protocol)) if kind == "curves" else [path]
         for file in files:
             if file.exists() and not force:
                 raise DefocusError(f"{file}: exists already (use --force to overwrite)")
@@ -494,6 +503,12 @@ def _write_outputs(results, targets: list[tuple[str, Path]], force: bool) -> int
                 report.write_csv(results, path, force=force)
             elif kind == "markdown":
                 report.write_markdown(results, path, force=force)
+            elif kind == "curves":
+                written = report.write_curves(results, path, force=force)
+                if not written:
+                    _note("no curves to write (defocus-map protocols have no threshold sweep)")
+                    continue
+                path = ", ".join(str(w) for w in written)
             else:
                 written = report.plot_curves(results, path, force=force)
                 if not written:

@@ -1,4 +1,5 @@
-"""Reports of evaluation results: Markdown table, summary JSON, per-image CSV, PR and F-vs-threshold plots.
+"""Reports of evaluation results: Markdown table, summary JSON, per-image CSV, PR and F-vs-threshold plots, and
+the threshold sweep of each protocol as CSV and PNG (:func:`write_curves`, no matplotlib needed).
 
 All writers go through :func:`defocus.io.atomic_write` (no overwrite without ``force``). Several
 :class:`~defocus.evaluate.core.Result` objects (methods, datasets) can share one table, file or figure.
@@ -199,4 +200,53 @@ def plot_curves(results: Sequence[Result], out_dir: str | Path, *, force: bool =
         data = buf.getvalue()
         path = out_dir / f"{prefix}{kind}_curve.png"
         written.append(atomic_write(path, lambda f, d=data: f.write(d), force=force))
+    return written
+
+
+#: Columns of :func:`write_curves`' CSV.
+CURVE_COLUMNS = ("method", "dataset", "threshold", "precision", "recall", "fbeta")
+
+
+def curve_files(out_dir: str | Path, protocol: str) -> tuple[Path, Path]:
+    """The CSV and PNG that :func:`write_curves` writes for ``protocol`` in ``out_dir``."""
+    out_dir = Path(out_dir)
+    return out_dir / f"{protocol}_curves.csv", out_dir / f"{protocol}_curves.png"
+
+
+def write_curves(results: Sequence[Result], out_dir: str | Path, *, force: bool = False) -> list[Path]:
+    """Write the threshold sweep of every protocol among ``results`` that has one (all DBD protocols).
+
+    Per protocol: ``<protocol>_curves.csv`` — one line per result and threshold (``method``, ``dataset``,
+    ``threshold`` in [0, 1], ``precision``, ``recall``, ``fbeta`` (β² = 0.3), each as the protocol computes its
+    curves, see its docstring) — and ``<protocol>_curves.png``: the precision–recall curve beside Fβ against
+    threshold, one line per result. Written atomically; an existing file is refused unless ``force``. Results
+    without curves (DME) are skipped; returns the paths written (empty if none had curves).
+    """
+    import numpy as np
+
+    from .lineplot import line_chart, png_bytes
+
+    written = []
+    for protocol in sorted({r.protocol for r in results if r.curves}):
+        group = [r for r in results if r.curves and r.protocol == protocol]
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(CURVE_COLUMNS)
+        for r in group:
+            c = r.curves
+            for t, p, rc, f in zip(c["thresholds"], c["precision"], c["recall"], c["fbeta"]):
+                writer.writerow([r.method or "", r.dataset or "", repr(float(t)), repr(float(p)), repr(float(rc)),
+                                 repr(float(f))])
+        positive = ", ".join(sorted({str(r.options.get("positive", "")) for r in group}))
+        pr = line_chart([(_label(r), r.curves["recall"], r.curves["precision"]) for r in group],
+                        xlabel="recall", ylabel="precision", title=f"Precision-recall, protocol {protocol} "
+                        f"(positive: {positive})")
+        fc = line_chart([(f"{_label(r)} (max {max(r.curves['fbeta']):.3f})", r.curves["thresholds"],
+                          r.curves["fbeta"]) for r in group],
+                        xlabel="threshold", ylabel="F-beta (beta^2 = 0.3)", title=f"F vs threshold, protocol {protocol}")
+        png = png_bytes(np.concatenate([pr, fc], axis=1))
+        csv_path, png_path = curve_files(out_dir, protocol)
+        text = buf.getvalue().encode("utf-8")
+        written.append(atomic_write(csv_path, lambda f, d=text: f.write(d), force=force))
+        written.append(atomic_write(png_path, lambda f, d=png: f.write(d), force=force))
     return written

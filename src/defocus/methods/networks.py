@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.core import as_bool
 from ..errors import UsageError, WeightsError
+from ..nets.calibration import check_calibration
 from ..pretrained import Pretrained
 from ..registry import Method
 
@@ -63,12 +65,18 @@ class NetworkDetector(Method):
         An ``.onnx`` file from ``defocus export`` to run (implies ``runtime="onnx"``); by default the network is
         exported once into the cache folder (``$DEFOCUS_CACHE``, else ``~/.cache/defocus``), keyed by the weights'
         sha256 and the versions that shape the graph.
+    calibrate : bool or dict
+        True: apply the entry's calibration (:attr:`~defocus.pretrained.Pretrained.calibration`, fitted on held-out
+        synthetic scenes; docs/calibration.md) to the probability — nothing with ``weights=`` (the calibration
+        belongs to the bundled file) or where the entry has none; False: the network's raw probability; a dict in
+        one of the forms of :mod:`defocus.nets.calibration` (e.g. ``{"temperature": 0.5, "bias": 0.0}``): that map
+        instead, with any weights.
     """
 
     def __init__(self, pretrained: Pretrained, /, device: str = "cpu", working_size: int | None = None,
                  weights: str | None = None, sha256: str | None = None, refine: bool = True,
                  radius_scale: float = 2.0, eps: float = 1e-2, output: int = 0, runtime: str | None = None,
-                 onnx: str | None = None):
+                 onnx: str | None = None, calibrate: bool = True):
         super().__init__(device=device)
         from ..nets.modelfile import BUNDLED_DIR
 
@@ -91,6 +99,17 @@ class NetworkDetector(Method):
         self.refine = bool(refine)
         self.radius_scale = float(radius_scale)
         self.eps = float(eps)
+        if isinstance(calibrate, dict):
+            try:
+                check_calibration(calibrate)
+            except ValueError as exc:
+                raise UsageError(f"{self.name}: calibrate={calibrate!r}: {exc}") from None
+            self.calibrate, self.calibration = True, dict(calibrate)
+        else:
+            self.calibrate = as_bool(calibrate, "calibrate")  # `--option calibrate=false` arrives as a string
+            # fitted on the bundled network's outputs: meaningless for another weight file or another output
+            bundled = weights is None and self.output == 0
+            self.calibration = pretrained.calibration if self.calibrate and bundled else None
         self.runtime = choose_runtime(self.name, pretrained, runtime, onnx)
         if self.runtime == "onnx":
             try:
@@ -156,7 +175,8 @@ class NetworkDetector(Method):
         from ..nets.predict import predict_blur
 
         return predict_blur(self.network, image, working_size=self.working_size, refine=self.refine,
-                            radius_scale=self.radius_scale, eps=self.eps)
+                            radius_scale=self.radius_scale, eps=self.eps,
+                            calibration=self.calibration)
 
 
 def choose_runtime(name: str, pretrained: Pretrained, runtime: str | None, onnx: str | None) -> str:

@@ -2,7 +2,8 @@
 
 The photo is resized (area filter) to the square working size the network was trained at; the network's blur
 probability is brought back to the photo's full resolution by bilinear upsampling and a guided filter steered by the
-full-resolution grey image (:func:`defocus.filters.guided.guided_upsample`).
+full-resolution grey image (:func:`defocus.filters.guided.guided_upsample`). A calibration
+(:mod:`defocus.nets.calibration`), where given, maps the working-size probability before the upsampling.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..filters.guided import guided_upsample
+from .calibration import apply_calibration
 from .models import working_size_probability
 
 
 def predict_blur(model, image: np.ndarray, *, working_size: int = 320, device: str = "cpu",
                  refine: bool = True, radius_scale: float = 2.0, eps: float = 1e-2,
-                 channels_last: bool = False) -> np.ndarray:
+                 channels_last: bool = False, calibration: dict | None = None) -> np.ndarray:
     """Full-resolution blur map of one photo from a network in eval mode.
 
     Parameters
@@ -33,12 +35,15 @@ def predict_blur(model, image: np.ndarray, *, working_size: int = 320, device: s
         Guided-filter regularisation (squared grey levels).
     channels_last : bool
         Feed the input channels-last (faster on a CPU for a model converted to that format).
+    calibration : dict, optional
+        Monotone map of the working-size probability (:func:`defocus.nets.calibration.apply_calibration`).
 
     Returns
     -------
     ndarray (H, W) float32 in [0, 1], 1 = out of focus
     """
     prob = working_size_probability(model, image, working_size, device, channels_last=channels_last)
+    prob = apply_calibration(prob, calibration)
     h, w = image.shape[:2]
     radius = int(round(radius_scale * max(h, w) / working_size)) if refine else 0
     return guided_upsample(prob, image, radius, eps)
