@@ -158,3 +158,25 @@ class FeatureDiscriminator(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.net(features)
+
+
+# Bundled weights (read without importing this module by defocus.registry: keep every value a literal).
+from ..pretrained import Pretrained  # noqa: E402  (beside the list it describes)
+
+PRETRAINED = [
+    Pretrained(
+        name="dmenet",
+        arch="dmenet",
+        arch_kwargs={"backbone": "mobilenetv2", "width": 64, "blocks": 7, "convs": 3},
+        file="dmenet_mobilenetv2_synth.safetensors",
+        sha256="99696072049a65fca0913a368fb0ccbfe18ee2ea39d81971a405d932ebbd0387",
+        task="dme",
+        working_size=320,
+        output="Gaussian σ in px of the photo (network output · 10 working-size px, scaled by photo / working size)",
+        recipe="dmenet-cpu",
+        summary="DMENet-style dense defocus map (7 residual blocks of 64 ch, MobileNetV2 encoder for VGG19), trained "
+                "here on synthetic σ maps; long side ≤ 320 px working size, guided-filter upsampling, σ rescaled",
+        paper="after Lee, Lee, Cho & Lee, 'Deep Defocus Map Estimation using Domain Adaptation', CVPR 2019 (DMENet); "
+              "Sandler et al., MobileNetV2, CVPR 2018; He et al., guided filter, ECCV 2010",
+    ),
+]
