@@ -179,4 +179,19 @@ PRETRAINED = [
         paper="after Lee, Lee, Cho & Lee, 'Deep Defocus Map Estimation using Domain Adaptation', CVPR 2019 (DMENet); "
               "Sandler et al., MobileNetV2, CVPR 2018; He et al., guided filter, ECCV 2010",
     ),
+    Pretrained(
+        name="dmenet-light",
+        arch="dmenet",
+        arch_kwargs={"backbone": "mobilenetv2", "width": 32, "blocks": 2, "convs": 1},
+        file="dmenet_light_mobilenetv2_synth.safetensors",
+        sha256="c1c17ac1d0d3883e330feca103ef0d47eab60496afe602facc7a182b6b82acb3",
+        task="dme",
+        working_size=320,
+        output="Gaussian σ in px of the photo (network output · 10 working-size px, scaled by photo / working size)",
+        recipe="dmenet-light-cpu",
+        summary="light DMENet (2 residual blocks of 32 ch, one conv per decoder level) on MobileNetV2, trained here "
+                "on synthetic σ maps; long side ≤ 320 px working size, guided-filter upsampling, σ rescaled",
+        paper="after Lee, Lee, Cho & Lee, 'Deep Defocus Map Estimation using Domain Adaptation', CVPR 2019 (DMENet); "
+              "Sandler et al., MobileNetV2, CVPR 2018; He et al., guided filter, ECCV 2010",
+    ),
 ]
