@@ -100,6 +100,8 @@ def fit_summed_cross_entropy(net, steps: int, lr: float = 1e-3) -> tuple[list[fl
     losses, parts = [], {}
     for _ in range(steps):
         fused, sides = net(x, return_sides=True)
+        # side outputs at their own scale (DMENet's auxiliary maps) are compared at full size
+        sides = [F.interpolate(s, size=target.shape[-2:], mode="bilinear", align_corners=False) for s in sides]
         loss, parts = deep_supervision_loss(fused, sides, target, edge_weight=0.0)
         opt.zero_grad()
         loss.backward()

@@ -30,7 +30,8 @@ RUNTIMES = ("torch", "onnx")
 
 
 class NetworkDetector(Method):
-    """A trained network (any :data:`defocus.nets.models.MODELS` architecture) as a blur detector.
+    """A trained network (any :data:`defocus.nets.models.MODELS` architecture) as a blur detector, or as a defocus-map
+    estimator for an entry of task ``"dme"`` (DMENet).
 
     Parameters
     ----------
@@ -172,8 +173,14 @@ class NetworkDetector(Method):
         return export_network(self.model, self.pretrained, verify_sha256(self._path, self._digest))
 
     def predict(self, image: np.ndarray) -> np.ndarray:
-        from ..nets.predict import predict_blur
+        """Blur map in [0, 1] (task dbd) or defocus map in σ px of the photo (task dme: the network runs at most at
+        the working size, aspect kept, and σ is scaled back to the photo's px; see
+        :func:`defocus.nets.predict.predict_defocus`)."""
+        from ..nets.predict import predict_blur, predict_defocus
 
+        if self.task == "dme":
+            return predict_defocus(self.network, image, working_size=self.working_size, refine=self.refine,
+                                   radius_scale=self.radius_scale, eps=self.eps)
         return predict_blur(self.network, image, working_size=self.working_size, refine=self.refine,
                             radius_scale=self.radius_scale, eps=self.eps,
                             calibration=self.calibration)

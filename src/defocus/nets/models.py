@@ -27,6 +27,7 @@ MODELS: dict[str, str] = {
     "benet": "defocus.nets.benet:BNet",
     "enet": "defocus.nets.benet:ENet",
     "efenet": "defocus.nets.efenet:EFENet",
+    "dmenet": "defocus.nets.dmenet:DMENet",
 }
 
 

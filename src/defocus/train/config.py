@@ -18,8 +18,9 @@ from pathlib import Path
 
 from ..errors import DefocusError, UsageError
 
-#: What a run trains: a dense blur map per photo, or one class per edge patch (B-Net / E-Net).
-TASKS = ("dense", "patch")
+#: What a run trains: a dense blur map per photo, one class per edge patch (B-Net / E-Net), or a dense defocus map
+#: (σ px) per photo (DMENet).
+TASKS = ("dense", "patch", "defocus-map")
 
 
 @dataclass
@@ -40,6 +41,8 @@ class SynthData:
         False renders new scenes every epoch on the fly in the data-loader workers.
     repeat : int
         How many times the synthetic set appears in one epoch (weights it against real folders).
+    sigma : bool
+        Also keep each scene's exact σ map (the defocus-map task's target; a pool then stores it as float16).
     """
 
     length: int = 2000
@@ -47,6 +50,7 @@ class SynthData:
     seed: int = 0
     pool: bool = True
     repeat: int = 1
+    sigma: bool = False
 
 
 @dataclass
@@ -177,10 +181,11 @@ class TrainConfig:
     optimizer : {"adam", "sgd"}
     lr, backbone_lr_mult, weight_decay, momentum :
         Learning rate (decoder), multiplier for the backbone, L2 weight decay, SGD momentum.
-    schedule : {"poly", "step"}
+    schedule : {"poly", "step", "exp"}
         ``"poly"``: linear warm-up of ``warmup_steps``, then lr·(1 − t)^``poly_power`` over the remaining steps;
-        ``"step"``: lr divided by 10 at each fraction of the steps in ``lr_milestones``.
-    warmup_steps, poly_power, lr_milestones :
+        ``"step"``: lr divided by 10 at each fraction of the steps in ``lr_milestones``; ``"exp"``: lr multiplied by
+        ``decay_factor`` every ``decay_every`` steps (DMENet: ×0.8 every 20 epochs).
+    warmup_steps, poly_power, lr_milestones, decay_factor, decay_every :
         See ``schedule``.
     clip_grad_norm : float or None
         Gradient-norm clipping.
@@ -189,6 +194,9 @@ class TrainConfig:
     ncl_weight : float
         λ of the negative-correlation penalty between the side outputs when they are an ensemble's members
         (EFENet; :func:`defocus.train.losses.negative_correlation_penalty`); 0 = none.
+    calibration_weight, adversarial_weight : float
+        Defocus-map task (DMENet): weight of the sharpness-calibration BCE (paper 2e-2) and of the domain-adversarial
+        feature loss on unlabelled real photos (paper 1e-3; 0 = no real photos, no discriminator).
     distill : Distill or None
         Depth distillation (D-DFFNet stage 2 / R-DFFNet; the model must accept ``return_features``).
     amp : bool
@@ -233,10 +241,14 @@ class TrainConfig:
     warmup_steps: int = 50
     poly_power: float = 0.9
     lr_milestones: tuple[float, ...] = (0.6, 0.9)
+    decay_factor: float = 0.8
+    decay_every: int = 1000
     clip_grad_norm: float | None = 5.0
     edge_weight: float = 0.5
     side_weight: float = 1.0
     ncl_weight: float = 0.0
+    calibration_weight: float = 0.02
+    adversarial_weight: float = 0.0
     distill: Distill | None = None
     amp: bool = True
     seed: int = 42
@@ -354,7 +366,37 @@ _BENET = replace(_PATCHES, name="benet", steps=2742,
 _EFENET = {"arch": "efenet", "backbone": "mobilenetv2", "members": 8, "widths": [64, 32, 32, 16]}
 _EFENET_LOSS = {"edge_weight": 0.0, "side_weight": 0.125, "ncl_weight": 0.5, "freeze": "backbone."}
 
+# DMENet (Lee et al., CVPR 2019) as published where it can be: MSE on σ maps + Σ MSE of the 5 auxiliary maps +
+# 2e-2·BCE of the sharpness-calibration head + 1e-3·domain-adversarial feature loss with unlabelled real photos,
+# Adam 1e-4 (β1 0.9), batch 3 per domain, 240-px crops, lr ×0.8 every 20 epochs (20 epochs of 20000 scenes at batch
+# 3 ≈ 133k steps). The encoder (MobileNetV2 for VGG19) starts from the bundled light-dffnet's, which saw defocus.
+_DMENET = {"arch": "dmenet", "backbone": "mobilenetv2", "width": 64, "blocks": 7, "convs": 3}
+_DMENET_LOSS = {"task": "defocus-map", "side_weight": 1.0, "edge_weight": 0.0, "calibration_weight": 0.02,
+                "init_from": _BUNDLED_LIGHT_DFFNET, "val_real": False}
+_DMENET_GPU = replace(
+    _GPU, name="dmenet", model=_DMENET, **_DMENET_LOSS, adversarial_weight=1e-3,
+    synth=SynthData(length=20000, size=320, seed=0, pool=False, sigma=True), crop=240, batch_size=3, steps=400000,
+    lr=1e-4, backbone_lr_mult=1.0, weight_decay=0.0, schedule="exp", decay_factor=0.8, decay_every=133333,
+    warmup_steps=0, checkpoint_every=5000, val_every=20000,
+    description="DMENet as published (losses, Adam 1e-4, batch 3 per domain, 240 px), MobileNetV2, GPU budget")
+# On one CPU thread (≤ 45 min): 128-px crops, batch 3, Adam 1e-4 → 3e-4 for the few hundred steps there are, ×0.8
+# every 120 steps, a pool of 1200 scenes (≈ 1 min to render); no adversarial term (it doubles the cost of a step;
+# measured as an ablation in docs/methods/dmenet.md).
+_DMENET_CPU = replace(
+    _CPU_WARM, name="dmenet-cpu", model=_DMENET, **_DMENET_LOSS,
+    synth=SynthData(length=1200, size=256, seed=0, pool=True, sigma=True), crop=128, batch_size=3, steps=600,
+    lr=3e-4, workers=0, schedule="exp", decay_factor=0.8, decay_every=120, warmup_steps=0, val_every=300,
+    val_synth=24, description="DMENet (7 residual blocks of 64 ch) on MobileNetV2, ~17 min on 1 CPU thread "
+                              "(the bundled dmenet)")
+
 RECIPES: dict[str, TrainConfig] = {r.name: r for r in [
+    _DMENET_GPU,
+    _DMENET_CPU,
+    # The light variant (the ablation of docs/methods/dmenet.md): 32 ch, 2 residual blocks, one conv per level,
+    # trained as dmenet-cpu (the same data stream and schedule).
+    replace(_DMENET_CPU, name="dmenet-light-cpu", model={**_DMENET, "width": 32, "blocks": 2, "convs": 1},
+            description="light DMENet (32 ch, 2 residual blocks) on MobileNetV2, ~10 min on 1 CPU thread "
+                        "(the bundled dmenet-light)"),
     # The bundled default detector: MobileNetV2 (ImageNet) + light DFFNet decoder, synthetic data only, ~1 hour on
     # a 2-core CPU (224-px crops, batch 8, 2400 steps).
     replace(_CPU_POOL, name="light-dffnet-mobilenetv2-cpu", crop=224, steps=2400, val_every=400,
@@ -464,10 +506,12 @@ def _check(cfg: TrainConfig, where: str) -> TrainConfig:
         problems.append("task 'patch' needs a 'patches' block")
     if cfg.patches is not None and cfg.patches.kind not in ("bnet", "enet"):
         problems.append(f"patches.kind must be 'bnet' or 'enet', not {cfg.patches.kind!r}")
-    if cfg.schedule not in ("poly", "step"):
-        problems.append(f"schedule must be 'poly' or 'step', not {cfg.schedule!r}")
+    if cfg.schedule not in ("poly", "step", "exp"):
+        problems.append(f"schedule must be 'poly', 'step' or 'exp', not {cfg.schedule!r}")
+    if cfg.task == "defocus-map" and not cfg.synth.sigma:
+        problems.append("task 'defocus-map' needs synth.sigma (the σ maps are its targets)")
     for name, low in (("steps", 1), ("batch_size", 1), ("workers", 0), ("crop", 1), ("log_every", 1),
-                      ("checkpoint_every", 1)):
+                      ("checkpoint_every", 1), ("decay_every", 1)):
         if getattr(cfg, name) < low:
             problems.append(f"{name} must be at least {low}, not {getattr(cfg, name)}")
     if problems:

@@ -29,25 +29,12 @@ POOL_CHUNK = 100  # scenes per pool file
 # Augmentation
 
 
-def augment_pair(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, aug: Augment,
-                 out_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Jointly warp (zoom, stretch, rotate, flip, crop) an image and its label; colour-jitter the image.
-
-    Parameters
-    ----------
-    image : ndarray (H, W, 3) float32 in [0, 1]
-    mask : ndarray (H, W) float32 in [0, 1] (1 = out of focus)
-    rng : numpy Generator
-    aug : Augment
-    out_size : int
-        Side of the square output crop in px.
-
-    Returns
-    -------
-    image : ndarray (out_size, out_size, 3) float32 in [0, 1]
-    mask : ndarray (out_size, out_size) float32 in {0, 1} (bilinear warp, then thresholded at 0.5)
-    """
-    h, w = mask.shape
+def _random_warp(shape: tuple[int, int], rng: np.random.Generator, aug: Augment,
+                 out_size: int) -> tuple[np.ndarray, float]:
+    """One random similarity warp (zoom, stretch, rotate, flip, crop) of an image of ``shape`` (H, W) onto an
+    ``out_size`` square: the inverse 2×3 affine matrix (output px → input px) and the mean zoom (output px per
+    input px, the factor by which blur sizes grow)."""
+    h, w = shape
     lo, hi = aug.scale
     zoom = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
     stretch = float(np.exp(rng.uniform(-np.log1p(aug.aspect), np.log1p(aug.aspect)))) if aug.aspect > 0 else 1.0
@@ -63,12 +50,42 @@ def augment_pair(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, 
     a = np.array([[c / sx * (-1 if flip else 1), -s / sy], [s / sx * (-1 if flip else 1), c / sy]])
     o = (out_size - 1) / 2.0
     t = np.array([cx - 0.5, cy - 0.5]) - a @ np.array([o, o])
-    m = np.hstack([a, t[:, None]]).astype(np.float64)
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    img = cv2.warpAffine(image, m, (out_size, out_size), flags=flags, borderMode=cv2.BORDER_REFLECT_101)
-    msk = cv2.warpAffine(mask, m, (out_size, out_size), flags=flags, borderMode=cv2.BORDER_REFLECT_101)
-    img = colour_jitter(img, rng, aug)
-    return img, (msk > 0.5).astype(np.float32)
+    return np.hstack([a, t[:, None]]).astype(np.float64), zoom
+
+
+def _warp(plane: np.ndarray, m: np.ndarray, out_size: int) -> np.ndarray:
+    return cv2.warpAffine(plane, m, (out_size, out_size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REFLECT_101)
+
+
+def augment_pair(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, aug: Augment,
+                 out_size: int, sigma: np.ndarray | None = None):
+    """Jointly warp (zoom, stretch, rotate, flip, crop) an image and its label; colour-jitter the image.
+
+    Parameters
+    ----------
+    image : ndarray (H, W, 3) float32 in [0, 1]
+    mask : ndarray (H, W) float32 in [0, 1] (1 = out of focus)
+    rng : numpy Generator
+    aug : Augment
+    out_size : int
+        Side of the square output crop in px.
+    sigma : ndarray (H, W) float32, optional
+        A defocus map (Gaussian σ in px) warped with them, its values multiplied by the zoom (a blur of σ input px
+        covers σ·zoom output px).
+
+    Returns
+    -------
+    image : ndarray (out_size, out_size, 3) float32 in [0, 1]
+    mask : ndarray (out_size, out_size) float32 in {0, 1} (bilinear warp, then thresholded at 0.5)
+    sigma : ndarray (out_size, out_size) float32 σ px — only when ``sigma`` is given
+    """
+    m, zoom = _random_warp(mask.shape, rng, aug, out_size)
+    img = colour_jitter(_warp(image, m, out_size), rng, aug)
+    msk = (_warp(mask, m, out_size) > 0.5).astype(np.float32)
+    if sigma is None:
+        return img, msk
+    return img, msk, np.maximum(_warp(sigma, m, out_size), 0.0) * np.float32(zoom)
 
 
 def colour_jitter(image: np.ndarray, rng: np.random.Generator, aug: Augment) -> np.ndarray:
@@ -85,8 +102,8 @@ def colour_jitter(image: np.ndarray, rng: np.random.Generator, aug: Augment) -> 
 # Synthetic pool
 
 
-def _render_chunk(args) -> tuple[int, np.ndarray, np.ndarray]:
-    chunk, length, size, seed = args
+def _render_chunk(args) -> tuple[int, np.ndarray, np.ndarray, np.ndarray | None]:
+    chunk, length, size, seed, with_sigma = args
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
     from ..synth import SynthDataset
@@ -95,15 +112,19 @@ def _render_chunk(args) -> tuple[int, np.ndarray, np.ndarray]:
     idx = range(chunk * POOL_CHUNK, min(length, (chunk + 1) * POOL_CHUNK))
     images = np.empty((len(idx), size, size, 3), np.uint8)
     masks = np.empty((len(idx), size, size), np.uint8)
+    sigmas = np.empty((len(idx), size, size), np.float16) if with_sigma else None
     for j, i in enumerate(idx):
         s = ds.sample(i)
         images[j] = np.round(s.image * 255).astype(np.uint8)
         masks[j] = (s.blur_mask > 0.5).astype(np.uint8)
-    return chunk, images, masks
+        if with_sigma:
+            sigmas[j] = s.sigma
+    return chunk, images, masks, sigmas
 
 
 def render_pool(folder: str | os.PathLike, synth: SynthData, workers: int = 1, progress: bool = True) -> Path:
-    """Render ``synth.length`` training scenes into ``folder`` (chunks of :data:`POOL_CHUNK` as .npy files).
+    """Render ``synth.length`` training scenes into ``folder`` (chunks of :data:`POOL_CHUNK` as .npy files), with
+    their σ maps (float16 px) when ``synth.sigma``.
 
     Chunks already present (from an interrupted run with the same settings) are kept, so the pool survives a crash.
     Returns the folder.
@@ -111,6 +132,8 @@ def render_pool(folder: str | os.PathLike, synth: SynthData, workers: int = 1, p
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     spec = {"length": synth.length, "size": synth.size, "seed": synth.seed, "split": "train"}
+    if synth.sigma:  # only then: pools rendered before σ maps existed keep their spec
+        spec["sigma"] = True
     spec_file = folder / "pool.json"
     if spec_file.exists() and json.loads(spec_file.read_text()) != spec:
         raise ValueError(f"{folder}: holds a pool rendered with other settings ({spec_file.read_text()}); "
@@ -124,11 +147,13 @@ def render_pool(folder: str | os.PathLike, synth: SynthData, workers: int = 1, p
 
     sizes = {k: min(synth.length, (k + 1) * POOL_CHUNK) - k * POOL_CHUNK for k in todo}
     bar = progress_bar(sum(sizes.values()), "render synthetic pool", "img", enabled=progress)
-    jobs = [(k, synth.length, synth.size, synth.seed) for k in todo]
+    jobs = [(k, synth.length, synth.size, synth.seed, synth.sigma) for k in todo]
 
     def store(result):
-        k, images, masks = result
+        k, images, masks, sigmas = result
         atomic_write(folder / f"img_{k:04d}.npy", lambda f: np.save(f, images), force=True)
+        if sigmas is not None:
+            atomic_write(folder / f"sigma_{k:04d}.npy", lambda f: np.save(f, sigmas), force=True)
         # written last: its presence marks the chunk complete
         atomic_write(folder / f"mask_{k:04d}.npy", lambda f: np.save(f, masks), force=True)
         bar.update(len(masks))
@@ -147,40 +172,45 @@ def render_pool(folder: str | os.PathLike, synth: SynthData, workers: int = 1, p
 
 
 class PoolSource:
-    """Pre-rendered synthetic scenes (memory-mapped), as float32 image / mask pairs."""
+    """Pre-rendered synthetic scenes (memory-mapped), as float32 image / mask pairs, or image / mask / σ triples
+    with ``sigma=True`` (a pool rendered with ``synth.sigma``)."""
 
-    def __init__(self, folder: str | os.PathLike, length: int):
+    def __init__(self, folder: str | os.PathLike, length: int, sigma: bool = False):
         self.folder = Path(folder)
         self.length = length
-        self._chunks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.sigma = sigma
+        self._chunks: dict[int, tuple[np.ndarray, ...]] = {}
 
     def __len__(self) -> int:
         return self.length
 
-    def get(self, index: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    def get(self, index: int, epoch: int) -> tuple[np.ndarray, ...]:
         k, j = divmod(index, POOL_CHUNK)
         if k not in self._chunks:
-            self._chunks[k] = (np.load(self.folder / f"img_{k:04d}.npy", mmap_mode="r"),
-                               np.load(self.folder / f"mask_{k:04d}.npy", mmap_mode="r"))
-        images, masks = self._chunks[k]
-        return images[j].astype(np.float32) / 255.0, masks[j].astype(np.float32)
+            names = ("img", "mask", "sigma") if self.sigma else ("img", "mask")
+            self._chunks[k] = tuple(np.load(self.folder / f"{n}_{k:04d}.npy", mmap_mode="r") for n in names)
+        planes = self._chunks[k]
+        image, mask = planes[0][j].astype(np.float32) / 255.0, planes[1][j].astype(np.float32)
+        return (image, mask, planes[2][j].astype(np.float32)) if self.sigma else (image, mask)
 
 
 class SynthSource:
-    """Synthetic scenes rendered on the fly; each epoch draws new scenes (``SynthDataset.set_epoch``)."""
+    """Synthetic scenes rendered on the fly; each epoch draws new scenes (``SynthDataset.set_epoch``); with
+    ``synth.sigma`` their σ maps too."""
 
     def __init__(self, synth: SynthData):
         from ..synth import SynthDataset
 
         self.ds = SynthDataset(synth.length, size=synth.size, seed=synth.seed, split="train")
+        self.sigma = synth.sigma
 
     def __len__(self) -> int:
         return len(self.ds)
 
-    def get(self, index: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    def get(self, index: int, epoch: int) -> tuple[np.ndarray, ...]:
         self.ds.set_epoch(epoch)
         s = self.ds.sample(index)
-        return s.image, s.blur_mask
+        return (s.image, s.blur_mask, s.sigma) if self.sigma else (s.image, s.blur_mask)
 
 
 class RealSource:
@@ -215,7 +245,8 @@ class TrainSet(Dataset):
     """The union of sources (each repeated ``repeat`` times per epoch), augmented.
 
     Indexed by ``(flat index, epoch, augmentation seed)`` tuples from :class:`StepBatchSampler`; items are dicts with
-    ``image`` (3, crop, crop) and ``mask`` (1, crop, crop) float32 tensors.
+    ``image`` (3, crop, crop) and ``mask`` (1, crop, crop) float32 tensors, and ``sigma`` (1, crop, crop, σ px of the
+    crop) from sources that carry σ maps.
     """
 
     def __init__(self, sources: list[tuple[object, int]], aug: Augment, crop: int, seed: int):
@@ -229,11 +260,14 @@ class TrainSet(Dataset):
     def __getitem__(self, key) -> dict:
         flat, epoch, aug_seed = key
         si, i = self.table[flat]
-        image, mask = self.sources[si].get(i, epoch)
+        planes = self.sources[si].get(i, epoch)
         rng = np.random.default_rng([self.seed, aug_seed])
-        image, mask = augment_pair(image, mask, rng, self.aug, self.crop)
-        return {"image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
-                "mask": torch.from_numpy(mask[None])}
+        planes = augment_pair(*planes[:2], rng, self.aug, self.crop, *planes[2:])
+        item = {"image": torch.from_numpy(np.ascontiguousarray(planes[0].transpose(2, 0, 1))),
+                "mask": torch.from_numpy(planes[1][None])}
+        if len(planes) > 2:
+            item["sigma"] = torch.from_numpy(np.ascontiguousarray(planes[2])[None])
+        return item
 
 
 class StepBatchSampler(Sampler):
@@ -268,3 +302,56 @@ class StepBatchSampler(Sampler):
                 epoch, pos = divmod(g, self.n)
                 batch.append((int(self._permutation(epoch)[pos]), epoch, g))
             yield batch
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Unlabelled real photos (the defocus-map task's second domain)
+
+
+def unlabelled_photos(shared: str | os.PathLike | None = None) -> list[Path]:
+    """Real photos without labels for domain adaptation: every ``data/photos/*/B_shallow_dof`` photo and every masked
+    photo of :func:`defocus.synth.sources.find_sources` assigned to the ``train`` split (:func:`split_of`), so the
+    val/test photos stay out."""
+    from ..synth.sources import IMAGE_SUFFIXES, find_sources, shared_root, split_of
+
+    data = shared_root(shared).resolve() / "data"
+    paths = [p for folder in sorted((data / "photos").glob("*/B_shallow_dof")) for p in sorted(folder.iterdir())
+             if p.suffix.lower() in IMAGE_SUFFIXES and split_of(folder.parent.name, p.name) == "train"]
+    return paths + [m.image for m in find_sources("train", shared).masked]
+
+
+class PairedRealSet(Dataset):
+    """A :class:`TrainSet` whose every item also carries ``real``: an augmented crop (3, crop, crop) of an unlabelled
+    real photo, drawn from the item's augmentation seed, the photo first resized so its long side is the working
+    size (as the network sees photos at inference). A batch of B items is thus B per domain."""
+
+    def __init__(self, train: TrainSet, photos: list[Path], working_size: int):
+        if not photos:
+            from ..errors import DatasetError
+
+            raise DatasetError("no unlabelled real photos (data/photos/*/B_shallow_dof or masked photos) found")
+        self.train, self.photos, self.size = train, photos, working_size
+        self._cache: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.train)
+
+    def _photo(self, k: int) -> np.ndarray:
+        if k not in self._cache:
+            from ..synth.sources import load_rgb
+
+            img = load_rgb(self.photos[k])
+            s = self.size / max(img.shape[:2])
+            if s < 1:
+                img = cv2.resize(img, (max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s))),
+                                 interpolation=cv2.INTER_AREA)
+            self._cache[k] = img
+        return self._cache[k]
+
+    def __getitem__(self, key) -> dict:
+        item = self.train[key]
+        rng = np.random.default_rng([self.train.seed, 104729, key[2]])
+        photo = self._photo(int(rng.integers(len(self.photos))))
+        real, _ = augment_pair(photo, np.zeros(photo.shape[:2], np.float32), rng, self.train.aug, self.train.crop)
+        item["real"] = torch.from_numpy(np.ascontiguousarray(real.transpose(2, 0, 1)))
+        return item

@@ -5,6 +5,9 @@
   with the detector's own predict on held-out scenes and real samples.
 * ``"patch"`` — one class per 41×41 edge patch (B-Net's blur level, E-Net's edge type; Karaali et al. 2022):
   cached patches with a random flip/transpose each, softmax cross-entropy, top-1 accuracy on held-out patches.
+* ``"defocus-map"`` — a σ map per photo (DMENet, Lee et al. 2019): the dense task's augmented synthetic crops with
+  their exact σ maps, MSE of the map and of its auxiliary maps, BCE of the sharpness-calibration head, and the
+  domain-adversarial feature loss on unlabelled real photos; validated as MAE σ px on held-out synthetic scenes.
 
 Everything else — schedule, checkpoints, resume, logs, DDP — is the loop's (:mod:`defocus.train.trainer`).
 """
@@ -46,21 +49,27 @@ class DenseTask:
         group = self.distiller.param_group() if self.distiller is not None else None
         return [group] if group is not None else []
 
+    def _synth_sources(self, out: Path, dist, progress: bool) -> list[tuple[object, int]]:
+        """The synthetic source (rank 0 renders the pool; the others wait), with σ maps when ``synth.sigma``."""
+        from .data import PoolSource, SynthSource, render_pool
+
+        synth = self.cfg.synth
+        if synth.length <= 0 or synth.repeat <= 0:
+            return []
+        if not synth.pool:
+            return [(SynthSource(synth), synth.repeat)]
+        folder = out / "synth_pool"
+        if dist.main:
+            render_pool(folder, synth, workers=min(8, os.cpu_count() or 1), progress=progress)
+        dist.barrier()
+        return [(PoolSource(folder, synth.length, sigma=synth.sigma), synth.repeat)]
+
     def dataset(self, out: Path, dist, progress: bool) -> Dataset:
         """The augmented training crops (rank 0 renders the synthetic pool; the others wait)."""
-        from .data import PoolSource, RealSource, SynthSource, TrainSet, render_pool
+        from .data import RealSource, TrainSet
 
         cfg = self.cfg
-        sources: list[tuple[object, int]] = []
-        if cfg.synth.length > 0 and cfg.synth.repeat > 0:
-            if cfg.synth.pool:
-                folder = out / "synth_pool"
-                if dist.main:
-                    render_pool(folder, cfg.synth, workers=min(8, os.cpu_count() or 1), progress=progress)
-                dist.barrier()
-                sources.append((PoolSource(folder, cfg.synth.length), cfg.synth.repeat))
-            else:
-                sources.append((SynthSource(cfg.synth), cfg.synth.repeat))
+        sources = self._synth_sources(out, dist, progress)
         for real in cfg.real:
             sources.append((RealSource(real, cfg.val_size), real.repeat))
         if not sources:
@@ -190,4 +199,106 @@ class PatchTask:
         return results
 
 
-TASKS = {"dense": DenseTask, "patch": PatchTask}
+class DefocusMapTask(DenseTask):
+    """Defocus maps (σ px): see the module docstring. Loss of one batch (DMENet's, Lee et al. 2019)::
+
+        MSE(map, σ/S) + side_weight·Σ_k MSE(aux_k, σ/S at scale k) + calibration_weight·BCE(C(map), blur mask)
+        + adversarial_weight·(domain loss of the discriminator on the 64-ch full-resolution feature)
+
+    with S = :data:`defocus.nets.dmenet.SIGMA_SCALE`, the auxiliary targets area-averaged to each scale. The paper
+    alternates generator and discriminator updates; here one optimiser step trains both through a gradient-reversal
+    layer (Ganin & Lempitsky 2015): the discriminator learns synthetic = 1 / real = 0 on its own features and the
+    network gets the reversed gradient, so its features on real photos move towards what the discriminator calls
+    synthetic. The paper's blur masks for the calibration head are real CUHK masks; here they are the synthetic
+    scenes' (CUHK is validation data in this project). The perceptual term is left out (no VGG19).
+    """
+
+    val_fields = ["step", "set", "n", "mae_sigma", "rmse_sigma"]
+
+    def __init__(self, cfg: TrainConfig, model: torch.nn.Module, device: str):
+        from ..nets.dmenet import FeatureDiscriminator, SharpnessCalibration
+
+        self.cfg = cfg
+        self.distiller = None
+        self.calibration = SharpnessCalibration().to(device) if cfg.calibration_weight > 0 else None
+        width = model.arch["width"]
+        self.discriminator = FeatureDiscriminator(width).to(device) if cfg.adversarial_weight > 0 else None
+
+    def extras(self) -> dict[str, torch.nn.Module] | None:
+        extras = {"calibration": self.calibration, "discriminator": self.discriminator}
+        return {k: v for k, v in extras.items() if v is not None} or None
+
+    def param_groups(self) -> list[dict]:
+        lr = self.cfg.lr
+        return [{"params": list(m.parameters()), "lr": lr, "base_lr": lr} for m in (self.extras() or {}).values()]
+
+    def dataset(self, out: Path, dist, progress: bool) -> Dataset:
+        from .data import PairedRealSet, TrainSet, unlabelled_photos
+
+        cfg = self.cfg
+        sources = self._synth_sources(out, dist, progress)
+        if not sources:
+            raise DefocusError("the defocus-map task trains on synthetic scenes: synth.length must be positive")
+        train = TrainSet(sources, cfg.augment, cfg.crop, cfg.seed)
+        if self.discriminator is None:
+            return train
+        return PairedRealSet(train, unlabelled_photos(), cfg.val_size)
+
+    def loss(self, model: torch.nn.Module, batch: dict, device: str, progress: float, amp_ctx):
+        from ..nets.dmenet import SIGMA_SCALE
+
+        image = batch["image"].to(device, non_blocking=True)
+        target = batch["sigma"].to(device, non_blocking=True) / SIGMA_SCALE
+        with amp_ctx:
+            out, sides, features = model(image, return_sides=True, return_features=True)
+        pred = torch.sigmoid(out.float())
+        main = F.mse_loss(pred, target)
+        parts = {"map": float(main.detach())}
+        total = main
+        for k, side in enumerate(sides):
+            aux = F.mse_loss(torch.sigmoid(side.float()), F.adaptive_avg_pool2d(target, side.shape[-2:]))
+            parts[f"aux{k + 1}"] = float(aux.detach())
+            total = total + self.cfg.side_weight * aux
+        if self.calibration is not None:
+            mask = batch["mask"].to(device, non_blocking=True)
+            bce = F.binary_cross_entropy_with_logits(self.calibration(pred), mask)
+            parts["calibration"] = float(bce.detach())
+            total = total + self.cfg.calibration_weight * bce
+        if self.discriminator is not None:
+            with amp_ctx:
+                _, real_features = model(batch["real"].to(device, non_blocking=True), return_features=True)
+            synth_logit = self.discriminator(_reverse_gradient(features))
+            real_logit = self.discriminator(_reverse_gradient(real_features))
+            domain = 0.5 * (F.binary_cross_entropy_with_logits(synth_logit.float(), torch.ones_like(synth_logit))
+                            + F.binary_cross_entropy_with_logits(real_logit.float(), torch.zeros_like(real_logit)))
+            parts["domain"] = float(domain.detach())
+            total = total + self.cfg.adversarial_weight * domain
+        return total, parts
+
+    def validation_sets(self) -> dict:
+        from .validate import load_synth_sigma_set
+
+        return {"synth_val": load_synth_sigma_set(self.cfg.val_synth, self.cfg.val_size)} if self.cfg.val_synth else {}
+
+    def validate(self, model: torch.nn.Module, sets: dict, device: str) -> dict[str, dict]:
+        from .validate import validate_defocus
+
+        return validate_defocus(model, sets, self.cfg.val_size, device) if sets else {}
+
+
+class _GradientReversal(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+def _reverse_gradient(x: torch.Tensor) -> torch.Tensor:
+    """Identity forward, negated gradient backward (the discriminator's gradient trains the network adversarially)."""
+    return _GradientReversal.apply(x)
+
+
+TASKS = {"dense": DenseTask, "patch": PatchTask, "defocus-map": DefocusMapTask}

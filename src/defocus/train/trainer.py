@@ -47,10 +47,15 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     """Learning-rate factor at ``step``.
 
     ``schedule="poly"``: linear warm-up, then poly decay (1 − t)^power to 0 at ``cfg.steps``; ``"step"``: divided
-    by 10 at each fraction ``cfg.lr_milestones`` of the steps.
+    by 10 at each fraction ``cfg.lr_milestones`` of the steps; ``"exp"``: ``cfg.decay_factor`` per ``cfg.decay_every``
+    steps (after the warm-up).
     """
     if cfg.schedule == "step":
         return 0.1 ** sum(step >= m * cfg.steps for m in cfg.lr_milestones)
+    if cfg.schedule == "exp":
+        if cfg.warmup_steps and step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        return cfg.decay_factor ** (step // cfg.decay_every)
     if cfg.warmup_steps and step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
     t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)

@@ -76,3 +76,27 @@ def validate(model: torch.nn.Module, sets: dict[str, list], size: int, device: s
         results[name] = {**score(preds, [g for _, _, g in items], [n for n, _, _ in items]), "n": len(items)}
     model.train(was_training)
     return results
+
+
+def load_synth_sigma_set(n: int, size: int, seed: int = 20231) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``n`` held-out synthetic scenes (split "val") at ``size`` px with their σ maps: [(name, image, σ px)]."""
+    from ..synth import SynthDataset
+
+    ds = SynthDataset(n, size=size, seed=seed, split="val")
+    return [(f"synth_{i:04d}", s.image, s.sigma) for i, s in ((i, ds.sample(i)) for i in range(n))]
+
+
+def validate_defocus(model: torch.nn.Module, sets: dict[str, list], size: int, device: str = "cpu") -> dict[str, dict]:
+    """MAE and RMSE in σ px per validation set of defocus maps (:func:`defocus.nets.predict.predict_defocus`, the
+    path ``defocus estimate`` runs): name -> {"mae_sigma", "rmse_sigma", "n"}."""
+    from ..nets.predict import predict_defocus
+
+    was_training = model.training
+    model.eval()
+    results = {}
+    for name, items in sets.items():
+        err = [predict_defocus(model, img, working_size=size, device=device) - sigma for _, img, sigma in items]
+        results[name] = {"mae_sigma": float(np.mean([np.abs(e).mean() for e in err])),
+                         "rmse_sigma": float(np.sqrt(np.mean([(e ** 2).mean() for e in err]))), "n": len(items)}
+    model.train(was_training)
+    return results
