@@ -9,8 +9,9 @@ Scoring goes through :func:`defocus.evaluate.evaluate_method`:
   :mod:`defocus.data`: test-split photos, seed 777, 320 px) with its σ ground truth; protocol ``rtf`` with the
   dataset's ``drop_right=0, gt_units="sigma"``; MAE in σ px.
 
-Rows: ``karaali-2022`` (ψ = 100), its ablation ψ = 0 (no E-Net), optionally a single-scale B-Net
-(``--single-scale-bnet``), ``zhuo-sim`` and ``karaali-jung-2018``. Timing: seconds per 360×360 RTF image and per
+Rows: ``karaali-2022`` (ψ = 100), its ablations ψ = 0 (no E-Net) and the expected-value readout of B-Net's softmax,
+optionally other B-Net/E-Net files (``--weights``) and a single-scale B-Net (``--single-scale-bnet``), ``zhuo-sim``
+and ``karaali-jung-2018``. Timing: seconds per 360×360 RTF image and per
 640×427 photo (the RTF image resized; the method's cost depends on its edge count).
 
 Usage::
@@ -35,11 +36,17 @@ from defocus.io import read_image
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from speed import time_predict  # noqa: E402
+from timing import median_seconds  # noqa: E402
 
 
 def rows_to_build(args) -> list[tuple[str, str, dict]]:
-    rows = [("karaali-2022", "karaali-2022", {}), ("karaali-2022 psi=0 (no E-Net)", "karaali-2022", {"psi": 0.0})]
+    rows = [("karaali-2022", "karaali-2022", {}), ("karaali-2022 psi=0 (no E-Net)", "karaali-2022", {"psi": 0.0}),
+            ("karaali-2022 expected-value readout", "karaali-2022", {"readout": "expected"})]
+    if args.weights:
+        new = {"bnet_weights": args.weights[0], "enet_weights": args.weights[1]}
+        rows += [("karaali-2022 new weights", "karaali-2022", new),
+                 ("karaali-2022 new weights psi=0", "karaali-2022", {"bnet_weights": args.weights[0], "psi": 0.0}),
+                 ("karaali-2022 new weights, expected-value readout", "karaali-2022", {**new, "readout": "expected"})]
     if args.psi_code:
         rows.append(("karaali-2022 psi=20 (authors' code)", "karaali-2022", {"psi": 20.0}))
     if args.single_scale_bnet:
@@ -70,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--single-scale-bnet", default=None, help="B-Net weights with scales (41,) for the ablation")
     p.add_argument("--psi-code", action="store_true", help="also score psi = 20 (the authors' code)")
+    p.add_argument("--weights", nargs=2, metavar=("BNET", "ENET"), default=None,
+                   help="also score B-Net and E-Net files written by defocus train (e.g. the benet-dense recipe)")
     p.add_argument("--skip-classic", action="store_true")
     p.add_argument("--no-timing", action="store_true")
     p.add_argument("--timing-only", action="store_true", help="only time karaali-2022 (no scoring)")
@@ -97,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.timing_only:
             row.update(score(method, rtf, synth))
         if not args.no_timing:
-            row.update(s360=time_predict(method, img360, 1), s640=time_predict(method, img640, 1))
+            row.update(s360=median_seconds(lambda: method.predict(img360), 1),
+                       s640=median_seconds(lambda: method.predict(img640), 1))
         table.append(row)
         print(row, flush=True)
 

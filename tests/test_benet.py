@@ -194,5 +194,48 @@ def test_patch_recipes_build_their_networks():
         cfg = get_config(name)
         assert cfg.task == "patch" and cfg.patches is not None and cfg.description
         assert isinstance(build_model(cfg.model), cls)
+    dense = get_config("benet-dense")
+    assert dense.task == "edge-crop" and dense.patches.kind == "bnet" and isinstance(build_model(dense.model), BNet)
     enet = get_config("enet")
     assert enet.freeze == "f1." and enet.init_prefix == "f1." and enet.init_from == f"bundled:{BUNDLED['benet'].file}"
+
+
+def test_edge_crop_labels_the_method_edges_of_one_blur_level():
+    rng = np.random.default_rng(3)
+    photo = (textured_image(400, 400, seed=6) * 255).astype(np.uint8)
+    image, labels = benet_data.edge_crop(rng, photo, level=5)
+    crop, half = benet_data.CROP, benet_data.HALF
+    assert image.shape == (crop, crop, 3) and image.dtype == np.float32 and 0 <= image.min() <= image.max() <= 1
+    assert labels.shape == (crop - 2 * half, crop - 2 * half)
+    assert set(np.unique(labels)) <= {-1, 5} and 0 < (labels == 5).sum() <= benet_data.MAX_EDGES
+    edges = detect_edges(image)[half:-half, half:-half]
+    assert np.all(edges[labels == 5])  # every labelled pixel is an edge of the detector B-Net is run on
+
+
+def test_edge_crop_task_is_the_patchwise_cross_entropy_at_the_edges():
+    """The dense loss of a crop equals the mean cross-entropy of B-Net on the 41×41 patches at its edge pixels."""
+    import contextlib
+
+    import torch.nn.functional as F
+
+    from defocus.train.config import get_config
+    from defocus.train.tasks import EdgeCropTask, patch_tensor
+
+    torch.manual_seed(0)
+    bnet = BNet().eval()
+    rng = np.random.default_rng(1)
+    photo = (textured_image(300, 300, seed=2) * 255).astype(np.uint8)
+    items = [benet_data.edge_crop(rng, photo, level) for level in (0, 7)]
+    batch = {"image": torch.stack([torch.from_numpy(i).permute(2, 0, 1) for i, _ in items]),
+             "label": torch.stack([torch.from_numpy(lab) for _, lab in items])}
+    task = EdgeCropTask(get_config("benet-dense"), bnet, "cpu")
+    loss, parts = task.loss(bnet, batch, "cpu", 0.0, contextlib.nullcontext())
+    want = []
+    for image, lab in items:
+        ys, xs = np.nonzero(lab >= 0)
+        patches = patch_tensor(benet_data.cut_patches(image, ys + benet_data.HALF, xs + benet_data.HALF))
+        want.append(F.cross_entropy(bnet(patches), torch.from_numpy(lab[ys, xs])))
+    assert parts["edges"] == sum(int((lab >= 0).sum()) for _, lab in items)
+    assert abs(loss.item() - torch.stack(want).mean().item()) < 1e-4
+    loss.backward()  # differentiable through the dense path (stride-1 pooling without in-place maxima)
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in bnet.parameters())

@@ -129,7 +129,7 @@ def test_method_map_dense_equals_patchwise():
     dense = defocus.load("karaali-2022", **options)
     patch = defocus.load("karaali-2022", dense=False, **options)
     assert dense.dense and not patch.dense
-    for a, b in zip(dense.sparse(image), patch.sparse(image)):
+    for a, b in zip(dense.edge_labels(image), patch.edge_labels(image)):
         assert np.array_equal(a, b)
     np.testing.assert_allclose(dense.predict(image), patch.predict(image), atol=1e-6)
     with pytest.raises(DefocusError, match="tile"):

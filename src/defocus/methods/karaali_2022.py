@@ -76,8 +76,25 @@ def pad_image(image: np.ndarray) -> np.ndarray:
     return np.pad(img, ((PAD, PAD), (PAD, PAD), (0, 0)), mode="symmetric")
 
 
+READOUTS = ("argmax", "expected")
+
+
+def level_radius(logits, readout: str = "argmax") -> np.ndarray:
+    """Disk radius (px, float32 (N,)) from B-Net's (N, 23) logits: the most likely level (``"argmax"``, the paper)
+    or the mean radius under the softmax (``"expected"``, which spreads between neighbouring levels)."""
+    import torch
+
+    from ..nets.benet import RADII
+
+    if readout == "argmax":
+        return RADII[logits.argmax(1).cpu().numpy()].astype(np.float32)
+    if readout == "expected":
+        return (torch.softmax(logits.float(), 1) @ torch.from_numpy(RADII)).cpu().numpy().astype(np.float32)
+    raise UsageError(f"readout must be one of {', '.join(READOUTS)}, not {readout!r}")
+
+
 def classify_edges(image: np.ndarray, edges: np.ndarray, bnet, enet=None, batch: int = 4096, device: str = "cpu",
-                   dense: bool = True, tile: int = 512, runtime=None):
+                   dense: bool = True, tile: int = 512, runtime=None, readout: str = "argmax"):
     """Blur level and edge type of every edge pixel.
 
     Parameters
@@ -90,6 +107,8 @@ def classify_edges(image: np.ndarray, edges: np.ndarray, bnet, enet=None, batch:
         Patches (or, dense, edge pixels in the per-pixel part of the heads) per network call.
     runtime : callable, optional
         Runs the dense blocks instead of torch (:class:`defocus.nets.onnx.OnnxDense`; dense only).
+    readout : {"argmax", "expected"}
+        How the level scores become a radius (:func:`level_radius`).
 
     Returns
     -------
@@ -102,11 +121,9 @@ def classify_edges(image: np.ndarray, edges: np.ndarray, bnet, enet=None, batch:
     """
     import torch
 
-    from ..nets.benet import RADII
-
     ys, xs = np.nonzero(edges)
     n = len(ys)
-    level = np.zeros(n, np.int64)
+    radius = np.zeros(n, np.float32)
     depth = np.zeros(n, bool)
     padded = pad_image(image)
     batch = max(1, int(batch))
@@ -114,19 +131,19 @@ def classify_edges(image: np.ndarray, edges: np.ndarray, bnet, enet=None, batch:
         from ..nets.benet_dense import dense_logits
 
         blur_logits, edge_logits = dense_logits(bnet, enet, padded, ys, xs, tile, batch, device, runtime)
-        level[:] = blur_logits.argmax(1).numpy()
+        radius[:] = level_radius(blur_logits, readout)
         if edge_logits is not None:
             depth[:] = edge_logits.argmax(1).numpy() == 1
-        return ys, xs, RADII[level].astype(np.float32), depth
+        return ys, xs, radius, depth
     with torch.inference_mode():
         for i in range(0, n, batch):
             p = torch.from_numpy(edge_patches(padded, ys[i:i + batch], xs[i:i + batch])).to(device)
             f1 = bnet.f1(p)
-            level[i:i + batch] = bnet.b(f1).argmax(1).cpu().numpy()
+            radius[i:i + batch] = level_radius(bnet.b(f1), readout)
             if enet is not None:
                 shared = f1 if enet.f1 is bnet.f1 else None
                 depth[i:i + batch] = enet(p, shared).argmax(1).cpu().numpy() == 1
-    return ys, xs, RADII[level].astype(np.float32), depth
+    return ys, xs, radius, depth
 
 
 def propagate(image: np.ndarray, sparse: np.ndarray, pattern: np.ndarray, depth: np.ndarray, psi: float = 100.0,
@@ -193,6 +210,9 @@ class Karaali2022(Method):
     runtime : {"torch", "onnx"}
         What runs the dense B-Net + E-Net: torch, or onnxruntime on their export (``defocus export -m
         karaali-2022``; made once into the cache folder, docs/onnx.md). onnx needs ``dense`` and E-Net (ψ > 0).
+    readout : {"argmax", "expected"}
+        B-Net's level scores → radius: the most likely of the 23 levels (the paper) or the softmax mean
+        (:func:`level_radius`; the ablation of docs/benchmarks.md).
     """
 
     task = "dme"
@@ -202,8 +222,12 @@ class Karaali2022(Method):
 
     def __init__(self, device: str = "cpu", edges=None, edge_channel: str = "hue", psi: float = 100.0,
                  batch: int = 4096, bnet_weights=None, enet_weights=None, sigma_r: float = 3.75,
-                 iterations: int = 5, dense: bool = True, tile: int = 512, runtime: str = "torch") -> None:
+                 iterations: int = 5, dense: bool = True, tile: int = 512, runtime: str = "torch",
+                 readout: str = "argmax") -> None:
         super().__init__(device=device)
+        if readout not in READOUTS:
+            raise UsageError(f"karaali-2022: readout={readout!r} is not one of {', '.join(READOUTS)}")
+        self.readout = readout
         self.edges = edges
         self.edge_channel = edge_channel
         self.psi = float(psi)
@@ -238,7 +262,13 @@ class Karaali2022(Method):
             return _edge_option(self.edges, image.shape[:2])
         return detect_edges(image, self.edge_channel)
 
-    def sparse(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def sparse(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """σ (px) on pattern edges (float32 (H, W), 0 elsewhere) and the pattern-edge mask: the sparse estimates of
+        the edge methods' common interface (what ``focus-guided`` and ``pyramid`` spread)."""
+        radius, pattern, _ = self.edge_labels(image)
+        return np.where(pattern, radius_to_sigma(radius), 0.0).astype(np.float32), pattern
+
+    def edge_labels(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sparse disk-radius map on pattern edges and the pattern/depth edge masks, all (H, W).
 
         Returns radius float32 (0 off pattern edges), pattern bool, depth bool.
@@ -246,7 +276,8 @@ class Karaali2022(Method):
         img = np.asarray(image, dtype=np.float32)
         edges = self.edge_map(img)
         ys, xs, radius, depth = classify_edges(img, edges, self.bnet, self.enet, self.batch, self.device,
-                                             dense=self.dense, tile=self.tile, runtime=self._dense_runtime)
+                                             dense=self.dense, tile=self.tile, runtime=self._dense_runtime,
+                                             readout=self.readout)
         h, w = edges.shape
         sparse = np.zeros((h, w), np.float32)
         pattern = np.zeros((h, w), bool)
@@ -259,7 +290,7 @@ class Karaali2022(Method):
     def predict_radius(self, image: np.ndarray) -> np.ndarray:
         """Dense disk-radius map (px), float32 (H, W)."""
         img = np.asarray(image, dtype=np.float32)
-        sparse, pattern, depth = self.sparse(img)
+        sparse, pattern, depth = self.edge_labels(img)
         if not pattern.any():  # no usable edge: no blur evidence anywhere
             return np.zeros(img.shape[:2], np.float32)
         dense = propagate(img, sparse, pattern, depth, self.psi, self.sigma_r, self.iterations)

@@ -41,12 +41,12 @@ FUSED = 7
 
 def max_pool_stride1(x: torch.Tensor, k: int, dilation: int = 1) -> torch.Tensor:
     """``F.max_pool2d(x, k, stride=1, dilation=dilation)``, computed as maxima of shifted views along W then H
-    (exact; faster than the pooling kernel on channels-last CPU tensors)."""
+    (exact; faster than the pooling kernel on channels-last CPU tensors; differentiable when ``x`` needs grad)."""
     def along(t: torch.Tensor, dim: int) -> torch.Tensor:
         n = t.shape[dim] - dilation * (k - 1)
         out = t.narrow(dim, 0, n).clone()
         for i in range(1, k):
-            if torch.jit.is_tracing():  # ONNX has no in-place maximum
+            if torch.jit.is_tracing() or out.requires_grad:  # ONNX and autograd have no in-place maximum
                 out = torch.maximum(out, t.narrow(dim, i * dilation, n))
             else:
                 torch.maximum(out, t.narrow(dim, i * dilation, n), out=out)
@@ -70,7 +70,7 @@ def stream_map(stream: nn.Sequential, x: torch.Tensor) -> tuple[torch.Tensor, in
             x = max_pool_stride1(x, layer.kernel_size, step)
             step *= layer.stride
         elif isinstance(layer, nn.ReLU):
-            x = F.relu_(x)
+            x = F.relu(x) if x.requires_grad else F.relu_(x)
         else:
             raise TypeError(f"no dense form for {type(layer).__name__}")
     return x, step

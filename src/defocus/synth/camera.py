@@ -29,7 +29,7 @@ def _motion_kernel(length: float, angle: float) -> np.ndarray:
     return k / max(float(k.sum()), 1e-12)
 
 
-def apply_camera(rng: np.random.Generator, linear: np.ndarray, *, effects: bool = True) -> np.ndarray:
+def apply_camera(rng: np.random.Generator, linear: np.ndarray, *, effects: bool = True, shake: bool = True) -> np.ndarray:
     """Turn a linear-light rendering into the sRGB photo a camera would save.
 
     Steps (each drawn at random; ``effects=False`` keeps only sRGB encoding and 8-bit quantisation):
@@ -45,6 +45,8 @@ def apply_camera(rng: np.random.Generator, linear: np.ndarray, *, effects: bool 
     Parameters
     ----------
     linear : ndarray (H, W, 3) float32, linear light (≥ 0, may exceed 1)
+    shake : bool
+        False leaves out step 2 (for data whose blur must stay exactly the rendered one); the other steps are unchanged.
 
     Returns
     -------
@@ -56,7 +58,7 @@ def apply_camera(rng: np.random.Generator, linear: np.ndarray, *, effects: bool 
     if effects:
         gains = np.array([rng.uniform(0.9, 1.1), 1.0, rng.uniform(0.9, 1.1)], np.float32)
         img = img * (np.float32(2.0 ** rng.uniform(-0.5, 0.5)) * gains)
-        if rng.random() < 0.15:
+        if rng.random() < 0.15 and shake:
             k = _motion_kernel(rng.uniform(1.0, 2.0), rng.uniform(0, math.pi))
             img = cv2.filter2D(img, -1, k, borderType=cv2.BORDER_REFLECT_101)
         if rng.random() < 0.85:

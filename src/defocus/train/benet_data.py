@@ -134,6 +134,52 @@ def bnet_crop_patches(rng: np.random.Generator, sharp: np.ndarray, per_level: in
     return np.concatenate(xs_all), np.concatenate(ys_all)
 
 
+#: Edge pixels of one training crop used at most (a random subset beyond that): a crop at a small radius has several
+#: times the edges of one at a large radius, and the loss is averaged per crop so that every level weighs the same.
+MAX_EDGES = 4000
+#: Range of the factor by which a sharp photo is reduced before it is cropped (several image scales).
+SCALES = (0.4, 1.0)
+#: Probability that a crop goes through the camera model (noise, tone, sharpening, JPEG) after the blur.
+CAMERA = 0.6
+
+
+def edge_crop(rng: np.random.Generator, sharp: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
+    """One dense B-Net training sample: a sharp photo reduced, rotated, cropped and blurred with one disk radius.
+
+    The photo (uint8) is reduced by a factor in :data:`SCALES` (area filter), a random rotated :data:`CROP`-px crop
+    is blurred in linear light with the disk of radius ``RADII[level]`` (full resolution, no reduced-scale shortcut)
+    and turned back into an sRGB photo, with probability :data:`CAMERA` through
+    :func:`defocus.synth.camera.apply_camera` without camera shake (which would change the blur level).
+
+    Returns
+    -------
+    crop : float32 (CROP, CROP, 3) in [0, 1]
+    labels : int64 (CROP − 40, CROP − 40)
+        ``level`` at the edge pixels (the method's hue Canny) of the crop's interior, −1 elsewhere; entry (y, x)
+        belongs to crop pixel (y + 20, x + 20), the centre of the 41×41 window with top-left corner (y, x).
+    """
+    from ..synth.camera import apply_camera
+    from ..synth.render import linear_to_srgb, u8_to_linear
+
+    s = float(rng.uniform(*SCALES))
+    if s < 1.0:
+        h, w = sharp.shape[:2]
+        sharp = cv2.resize(sharp, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    crop, _ = _rotated_crop(sharp, rng, CROP, float(rng.choice(ANGLES)))
+    linear = blur(u8_to_linear(crop), float(RADII[level]), exact=True)
+    if rng.random() < CAMERA:
+        image = apply_camera(rng, linear, shake=False)
+    else:
+        image = np.round(linear_to_srgb(np.clip(linear, 0.0, 1.0)) * 255.0).astype(np.float32) / 255.0
+    ys, xs = _interior_edges(image)
+    if len(ys) > MAX_EDGES:
+        keep = rng.choice(len(ys), MAX_EDGES, replace=False)
+        ys, xs = ys[keep], xs[keep]
+    labels = np.full((CROP - 2 * HALF, CROP - 2 * HALF), -1, np.int64)
+    labels[ys - HALF, xs - HALF] = level
+    return image.astype(np.float32), labels
+
+
 # --- E-Net ---------------------------------------------------------------------------------------------------------
 
 

@@ -8,6 +8,9 @@
 * ``"defocus-map"`` — a σ map per photo (DMENet, Lee et al. 2019): the dense task's augmented synthetic crops with
   their exact σ maps, MSE of the map and of its auxiliary maps, BCE of the sharpness-calibration head, and the
   domain-adversarial feature loss on unlabelled real photos; validated as MAE σ px on held-out synthetic scenes.
+* ``"edge-crop"`` — B-Net trained densely: a whole blurred crop per sample, rendered on the fly, the network run over
+  it fully convolutionally (:mod:`defocus.nets.benet_dense`, the same arithmetic as per patch) and the
+  cross-entropy taken at every edge pixel, so one pass serves thousands of edge samples; validated like ``"patch"``.
 
 Everything else — schedule, checkpoints, resume, logs, DDP — is the loop's (:mod:`defocus.train.trainer`).
 """
@@ -301,4 +304,61 @@ def _reverse_gradient(x: torch.Tensor) -> torch.Tensor:
     return _GradientReversal.apply(x)
 
 
-TASKS = {"dense": DenseTask, "patch": PatchTask, "defocus-map": DefocusMapTask}
+class EdgeCropSet(Dataset):
+    """Dense B-Net samples (:func:`defocus.train.benet_data.edge_crop`) from the training split's sharp photos.
+
+    Sample g of the run gets blur level g mod 23, so the levels are balanced exactly; its crop, scale, rotation and
+    camera draw are seeded by (run seed, g). Items: ``image`` float32 (3, 200, 200) in [0, 1], ``label`` int64
+    (160, 160) with −1 off the edges.
+    """
+
+    def __init__(self, photos, seed: int):
+        if not photos:
+            raise DefocusError("no sharp training photos (data/photos/*/A_sharp) for the edge-crop task")
+        self.photos, self.seed = photos, seed
+
+    def __len__(self) -> int:
+        return len(self.photos)
+
+    def __getitem__(self, key) -> dict:
+        from ..nets.benet import N_LEVELS
+        from ..synth.sources import load_rgb
+        from .benet_data import edge_crop
+
+        index, _, aug_seed = key
+        rng = np.random.default_rng([self.seed, 104729, aug_seed])
+        image, labels = edge_crop(rng, load_rgb(self.photos[index]), aug_seed % N_LEVELS)
+        return {"image": torch.from_numpy(image).permute(2, 0, 1).contiguous(), "label": torch.from_numpy(labels)}
+
+
+class EdgeCropTask(PatchTask):
+    """B-Net's blur level at the edge pixels of whole crops: see the module docstring."""
+
+    def dataset(self, out: Path, dist, progress: bool) -> Dataset:
+        from ..synth.sources import find_sources
+
+        return EdgeCropSet(find_sources("train").sharp, self.cfg.seed)
+
+    def loss(self, model: torch.nn.Module, batch: dict, device: str, progress: float, amp_ctx):
+        """Mean over the crops of each crop's mean cross-entropy at its edge pixels."""
+        from ..nets.benet_dense import block_logits
+
+        bnet = getattr(model, "module", model)
+        images = batch["image"].to(device, non_blocking=True) - 0.5
+        labels = batch["label"].to(device, non_blocking=True)
+        losses, edges = [], 0
+        for image, label in zip(images, labels):
+            ys, xs = torch.nonzero(label >= 0, as_tuple=True)
+            if len(ys) == 0:
+                continue
+            with amp_ctx:
+                logits, _ = block_logits(bnet, None, image[None].contiguous(memory_format=torch.channels_last),
+                                         ys.cpu().numpy(), xs.cpu().numpy())
+            losses.append(F.cross_entropy(logits.float(), label[ys, xs]))
+            edges += len(ys)
+        if not losses:  # every crop of the batch edge-free: a zero loss that still reaches the weights
+            return sum(p.sum() for p in bnet.parameters()) * 0.0, {"edges": 0.0}
+        return torch.stack(losses).mean(), {"edges": float(edges)}
+
+
+TASKS = {"dense": DenseTask, "patch": PatchTask, "edge-crop": EdgeCropTask, "defocus-map": DefocusMapTask}
