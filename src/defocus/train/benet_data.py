@@ -148,8 +148,9 @@ def edge_crop(rng: np.random.Generator, sharp: np.ndarray, level: int) -> tuple[
 
     The photo (uint8) is reduced by a factor in :data:`SCALES` (area filter), a random rotated :data:`CROP`-px crop
     is blurred in linear light with the disk of radius ``RADII[level]`` (full resolution, no reduced-scale shortcut)
-    and turned back into an sRGB photo, with probability :data:`CAMERA` through
-    :func:`defocus.synth.camera.apply_camera` without camera shake (which would change the blur level).
+    and turned back into an 8-bit sRGB photo by :func:`defocus.synth.camera.apply_camera`, with its camera effects
+    (noise, tone, sharpening, JPEG) with probability :data:`CAMERA` and never camera shake (which would change the
+    blur level).
 
     Returns
     -------
@@ -159,7 +160,7 @@ def edge_crop(rng: np.random.Generator, sharp: np.ndarray, level: int) -> tuple[
         belongs to crop pixel (y + 20, x + 20), the centre of the 41×41 window with top-left corner (y, x).
     """
     from ..synth.camera import apply_camera
-    from ..synth.render import linear_to_srgb, u8_to_linear
+    from ..synth.render import u8_to_linear
 
     s = float(rng.uniform(*SCALES))
     if s < 1.0:
@@ -167,10 +168,7 @@ def edge_crop(rng: np.random.Generator, sharp: np.ndarray, level: int) -> tuple[
         sharp = cv2.resize(sharp, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
     crop, _ = _rotated_crop(sharp, rng, CROP, float(rng.choice(ANGLES)))
     linear = blur(u8_to_linear(crop), float(RADII[level]), exact=True)
-    if rng.random() < CAMERA:
-        image = apply_camera(rng, linear, shake=False)
-    else:
-        image = np.round(linear_to_srgb(np.clip(linear, 0.0, 1.0)) * 255.0).astype(np.float32) / 255.0
+    image = apply_camera(rng, linear, effects=bool(rng.random() < CAMERA), shake=False)
     ys, xs = _interior_edges(image)
     if len(ys) > MAX_EDGES:
         keep = rng.choice(len(ys), MAX_EDGES, replace=False)
