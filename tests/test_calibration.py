@@ -169,3 +169,21 @@ def test_calibration_benchmark_runs(shared_dir, tmp_path, capsys, monkeypatch):
     assert "light-dffnet: calibration=" in out
     assert cv2.imread(str(tmp_path / "reliability_light-dffnet.png")) is not None
     assert (tmp_path / "table.md").read_text().startswith("| Network |")
+
+
+def test_flip_averages_the_photo_and_its_mirror_image():
+    """flip=True (test-time augmentation): the map is the mean of the photo's and its mirror image's maps (compared
+    without the guided upsampling), so a mirror-symmetric photo gets a mirror-symmetric map — which the network alone,
+    its stride-2 samplings anchored at the left edge, does not give."""
+    import defocus
+
+    rng = np.random.default_rng(0)
+    half = rng.random((64, 48, 3)).astype(np.float32)
+    symmetric = np.concatenate([half, half[:, ::-1]], axis=1)
+    plain = defocus.load("light-dffnet", runtime="torch", refine=False, calibrate=False)
+    flipped = defocus.load("light-dffnet", runtime="torch", refine=False, calibrate=False, flip="true")
+    both = flipped.predict(symmetric)
+    np.testing.assert_allclose(both, both[:, ::-1], atol=1e-5)
+    photo = rng.random((64, 96, 3)).astype(np.float32)
+    expected = 0.5 * (plain.predict(photo) + plain.predict(np.ascontiguousarray(photo[:, ::-1]))[:, ::-1])
+    np.testing.assert_allclose(flipped.predict(photo), expected, atol=1e-5)

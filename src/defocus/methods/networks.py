@@ -72,12 +72,15 @@ class NetworkDetector(Method):
         belongs to the bundled file) or where the entry has none; False: the network's raw probability; a dict in
         one of the forms of :mod:`defocus.nets.calibration` (e.g. ``{"temperature": 0.5, "bias": 0.0}``): that map
         instead, with any weights.
+    flip : bool
+        Blur detectors: test-time augmentation, the mean of the maps of the photo and of its mirror image (twice
+        the time; docs/benchmarks.md measures what it gains).
     """
 
     def __init__(self, pretrained: Pretrained, /, device: str = "cpu", working_size: int | None = None,
                  weights: str | None = None, sha256: str | None = None, refine: bool = True,
                  radius_scale: float = 2.0, eps: float = 1e-2, output: int = 0, runtime: str | None = None,
-                 onnx: str | None = None, calibrate: bool = True):
+                 onnx: str | None = None, calibrate: bool = True, flip: bool = False):
         super().__init__(device=device)
         from ..nets.modelfile import BUNDLED_DIR
 
@@ -100,6 +103,7 @@ class NetworkDetector(Method):
         self.refine = bool(refine)
         self.radius_scale = float(radius_scale)
         self.eps = float(eps)
+        self.flip = as_bool(flip, "flip")
         if isinstance(calibrate, dict):
             try:
                 check_calibration(calibrate)
@@ -183,7 +187,7 @@ class NetworkDetector(Method):
                                    radius_scale=self.radius_scale, eps=self.eps)
         return predict_blur(self.network, image, working_size=self.working_size, refine=self.refine,
                             radius_scale=self.radius_scale, eps=self.eps,
-                            calibration=self.calibration)
+                            calibration=self.calibration, flip=self.flip)
 
 
 def choose_runtime(name: str, pretrained: Pretrained, runtime: str | None, onnx: str | None) -> str:

@@ -43,6 +43,9 @@ class SynthData:
         How many times the synthetic set appears in one epoch (weights it against real folders).
     sigma : bool
         Also keep each scene's exact σ map (the defocus-map task's target; a pool then stores it as float16).
+    lens_psfs, demosaic : float
+        Optional realism of the engine (:class:`defocus.synth.dataset.Realism`): probability of lens-profile discs
+        and of Bayer demosaicing; 0 (default) renders the standard scenes.
     """
 
     length: int = 2000
@@ -51,6 +54,14 @@ class SynthData:
     pool: bool = True
     repeat: int = 1
     sigma: bool = False
+    lens_psfs: float = 0.0
+    demosaic: float = 0.0
+
+    def realism(self):
+        """The engine options as a :class:`defocus.synth.dataset.Realism`."""
+        from ..synth.dataset import Realism
+
+        return Realism(lens_psfs=self.lens_psfs, demosaic=self.demosaic)
 
 
 @dataclass
@@ -517,6 +528,10 @@ def _check(cfg: TrainConfig, where: str) -> TrainConfig:
         problems.append(f"patches.kind must be 'bnet' or 'enet', not {cfg.patches.kind!r}")
     if cfg.schedule not in ("poly", "step", "exp"):
         problems.append(f"schedule must be 'poly', 'step' or 'exp', not {cfg.schedule!r}")
+    for name in ("lens_psfs", "demosaic"):
+        v = getattr(cfg.synth, name)
+        if not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
+            problems.append(f"synth.{name} must be a probability in [0, 1], not {v!r}")
     if cfg.task == "defocus-map" and not cfg.synth.sigma:
         problems.append("task 'defocus-map' needs synth.sigma (the σ maps are its targets)")
     for name, low in (("steps", 1), ("batch_size", 1), ("workers", 0), ("crop", 1), ("log_every", 1),
