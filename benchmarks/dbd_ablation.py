@@ -19,6 +19,7 @@ the standard engine and with both realism options on (``synth_test_realism``), a
 
     python benchmarks/dbd_ablation.py --out runs/ablation --steps 300 --arms control lens demosaic pseudo --jobs 2
     python benchmarks/dbd_ablation.py --out runs/ablation --eval-only --arms control lens     # table only
+    python benchmarks/dbd_ablation.py --out runs/final --eval-only --arms dffnet light --baselines dffnet light-dffnet
 """
 
 from __future__ import annotations
@@ -119,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synth", type=int, default=60, help="synthetic test scenes")
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     parser.add_argument("--eval-only", action="store_true")
-    parser.add_argument("--no-baseline", action="store_true", help="leave out the bundled dffnet's row")
+    parser.add_argument("--baselines", nargs="*", default=["dffnet"], help="registered detectors scored as they are")
+    parser.add_argument("--flip", action="store_true", help="also score every row with flip test-time augmentation")
     args = parser.parse_args(argv)
 
     import defocus
@@ -145,11 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| arm ({args.steps} steps) | " + " | ".join(f"{n} MAE ↓ / Fβ ↑ / IoU ↑" for n, _ in sets)
           + f" | undecided share, {len(bokeh)} held-out bokeh photos |")
     print("|---" * (len(sets) + 2) + "|")
-    rows = [] if args.no_baseline else [("bundled `dffnet` (no fine-tuning)", {})]
-    rows += [(arm, {"weights": str(args.out / arm / "model.safetensors")}) for arm in args.arms]
-    for label, options in rows:
-        method = defocus.load("dffnet", **options)
-        print(f"| {label} | " + " | ".join(scores(method, sets, bokeh)) + " |", flush=True)
+    rows = [(f"bundled `{name}`", name, {}) for name in args.baselines]
+    rows += [(arm, "dffnet", {"weights": str(args.out / arm / "model.safetensors")}) for arm in args.arms]
+    for label, name, options in rows:
+        for flip in (False, True) if args.flip else (False,):
+            method = defocus.load(name, flip=flip, **options)  # a weights file names its own architecture
+            print(f"| {label}{', flip' if flip else ''} | " + " | ".join(scores(method, sets, bokeh)) + " |", flush=True)
     return 0
 
 

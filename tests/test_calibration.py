@@ -64,6 +64,9 @@ def test_mae_fit_sharpens_and_beats_the_calibrated_map_in_mae():
 
     assert mae(sharp) < mae(calibrated) and mae(sharp) < mae(None)
     assert reliability(apply_calibration(p, calibrated), y)["ece"] < reliability(apply_calibration(p, sharp), y)["ece"]
+    decisive = fit_temperature_mae(z, y, bias=False)  # the threshold stays at p = 0.5
+    assert decisive["bias"] == 0.0 and decisive["temperature"] < 1.0
+    assert np.array_equal(apply_calibration(p, decisive) > 0.5, p > 0.5) and mae(decisive) < mae(None)
 
 
 def test_isotonic_fit_is_a_valid_table_that_calibrates():
@@ -99,6 +102,9 @@ def test_bundled_calibrations_are_valid_literals():
     for module in network_modules():
         for entry in listed_pretrained(module):
             check_calibration(entry.calibration)
+            check_calibration(entry.decisive)
+            if entry.decisive is not None:  # a temperature that sharpens, nothing else
+                assert set(entry.decisive) == {"temperature", "bias"} and entry.decisive["temperature"] < 1
 
 
 def test_detector_option_turns_it_off(monkeypatch):
@@ -187,3 +193,20 @@ def test_flip_averages_the_photo_and_its_mirror_image():
     photo = rng.random((64, 96, 3)).astype(np.float32)
     expected = 0.5 * (plain.predict(photo) + plain.predict(np.ascontiguousarray(photo[:, ::-1]))[:, ::-1])
     np.testing.assert_allclose(flipped.predict(photo), expected, atol=1e-5)
+
+
+def test_decisive_map_replaces_the_calibration_where_an_entry_has_one():
+    """decisive=True (default) applies the entry's MAE-fitted temperature; decisive=False its calibration;
+    calibrate=False the raw probability; weights= neither."""
+    pytest.importorskip("torch")
+    from dataclasses import replace
+
+    from defocus.methods.networks import NetworkDetector
+    from defocus.registry import pretrained
+
+    base = pretrained("light-dffnet")
+    entry = replace(base, decisive={"temperature": 0.25, "bias": 0.0}, calibration={"temperature": 2.0, "bias": 0.0})
+    assert NetworkDetector(entry, runtime="torch").calibration == entry.decisive
+    assert NetworkDetector(entry, runtime="torch", decisive="false").calibration == entry.calibration
+    assert NetworkDetector(entry, runtime="torch", calibrate=False).calibration is None
+    assert NetworkDetector(replace(base, decisive=None), runtime="torch").calibration == base.calibration
