@@ -9,7 +9,8 @@ Data — synthetic scenes of the ``val`` photos only, at seeds that training val
   ``ddffnet``, on the full pipeline's maps) and the ECE (15 bins, working size) of the raw probability there, the
   one with the lower MAE is proposed; where neither does, none;
   ``sharp`` (temperature + bias fitted to the MAE on ``fit``, not a calibration) is shown for comparison, never
-  chosen;
+  chosen; ``decisive`` (the temperature alone fitted to the MAE on ``fit``, the threshold kept at 0.5) is proposed
+  as the entry's ``decisive=`` map where it lowers the MAE of ``choose``;
 * checks, never used to fit or choose: ``synth_test`` (60 scenes of the test photos, seed 777) and the shared real
   samples ``cuhk_samples`` (defocus images) and ``cuhk_te1_320``.
 
@@ -107,11 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     from defocus.nets.models import working_size_probability
 
     data = sets(args.shared, args.fit, args.choose, args.synth)
-    kinds = ("raw", "temp", "iso", "sharp")
+    kinds = ("raw", "temp", "iso", "sharp", "decisive")
     lines = ["| Network | Set | Images | " + " | ".join(f"{m} {k}" for m in ("ECE", "MAE", "Fβ", "IoU") for k in kinds)
              + " | chosen |",
              "|---|---|---:|" + "---:|" * 4 * len(kinds) + "---|"]
     chosen: dict[str, object] = {}
+    decided: dict[str, object] = {}
     for name in args.networks:
         detector = defocus.load(name, calibrate=False)
         t0 = time.perf_counter()
@@ -122,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         y = np.concatenate([working_mask(m, detector.working_size).ravel() for _, _, m in fit_items])
         p = np.concatenate([q.ravel() for q in fit_probs])
         candidates = {"raw": None, "temp": fit_temperature(logit(p), y), "iso": fit_isotonic(p, y, knots=args.knots),
-                      "sharp": fit_temperature_mae(logit(p), y)}
+                      "sharp": fit_temperature_mae(logit(p), y),
+                      "decisive": fit_temperature_mae(logit(p), y, bias=False)}
         choose = {k: scores(data[1][1], probs["val_choose"], detector, c) for k, c in candidates.items()}
         # a calibration is kept only where it lowers both the MAE and the ECE of the choose part; "sharp" (fitted to
         # the MAE, not a calibration) is shown, never chosen
@@ -130,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                   and choose[k]["ece"] < choose["raw"]["ece"]]
         best = min(better, key=lambda k: choose[k]["mae"]) if better else "raw"
         chosen[name] = candidates[best]
+        decided[name] = candidates["decisive"] if choose["decisive"]["mae"] < choose["raw"]["mae"] else None
         for label, items in data:
             s = choose if label == "val_choose" else {k: scores(items, probs[label], detector, c)
                                                        for k, c in candidates.items()}
@@ -160,10 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     table = "\n".join(lines)
     print(table)
     print()
-    for name, c in chosen.items():
-        print(f"{name}: calibration={c!r}")
+    literals = [f"{n}: calibration={c!r}, decisive={decided[n]!r}" for n, c in chosen.items()]
+    print("\n".join(literals))
     if args.out:
-        text = table + "\n\n" + "\n".join(f"{n}: calibration={c!r}" for n, c in chosen.items()) + "\n"
+        text = table + "\n\n" + "\n".join(literals) + "\n"
         atomic_write(args.out, lambda f: f.write(text.encode("utf-8")), force=True)
     return 0
 

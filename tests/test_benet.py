@@ -212,6 +212,21 @@ def test_edge_crop_labels_the_method_edges_of_one_blur_level():
     assert np.all(edges[labels == 5])  # every labelled pixel is an edge of the detector B-Net is run on
 
 
+def test_edge_crop_in_srgb_without_camera_matches_the_patch_sets_rendering():
+    """linear=False, camera=0 (recipe benet-dense-plain): the crop is the 8-bit sRGB blur, as bnet_crop_patches'."""
+    from defocus.train.config import get_config
+
+    photo = (textured_image(400, 400, seed=6) * 255).astype(np.uint8)
+    image, labels = benet_data.edge_crop(np.random.default_rng(3), photo, level=9, camera=0.0, linear=False)
+    again, _ = benet_data.edge_crop(np.random.default_rng(3), photo, level=0, camera=0.0, linear=False)
+    assert np.all(image == np.rint(image * 255) / 255)  # 8-bit values
+    assert set(np.unique(labels)) <= {-1, 9}
+    # level 0 (radius 0.5) of the same crop stays closer to sharp than level 9: more fine detail survives
+    assert np.abs(np.diff(again, axis=1)).mean() > np.abs(np.diff(image, axis=1)).mean()
+    plain = get_config("benet-dense-plain")
+    assert plain.task == "edge-crop" and plain.patches.camera == 0.0 and plain.patches.linear is False
+
+
 def test_edge_crop_task_is_the_patchwise_cross_entropy_at_the_edges():
     """The dense loss of a crop equals the mean cross-entropy of B-Net on the 41×41 patches at its edge pixels."""
     import contextlib

@@ -64,6 +64,9 @@ def test_mae_fit_sharpens_and_beats_the_calibrated_map_in_mae():
 
     assert mae(sharp) < mae(calibrated) and mae(sharp) < mae(None)
     assert reliability(apply_calibration(p, calibrated), y)["ece"] < reliability(apply_calibration(p, sharp), y)["ece"]
+    decisive = fit_temperature_mae(z, y, bias=False)  # the threshold stays at p = 0.5
+    assert decisive["bias"] == 0.0 and decisive["temperature"] < 1.0
+    assert np.array_equal(apply_calibration(p, decisive) > 0.5, p > 0.5) and mae(decisive) < mae(None)
 
 
 def test_isotonic_fit_is_a_valid_table_that_calibrates():
@@ -99,6 +102,9 @@ def test_bundled_calibrations_are_valid_literals():
     for module in network_modules():
         for entry in listed_pretrained(module):
             check_calibration(entry.calibration)
+            check_calibration(entry.decisive)
+            if entry.decisive is not None:  # a temperature that sharpens, nothing else
+                assert set(entry.decisive) == {"temperature", "bias"} and entry.decisive["temperature"] < 1
 
 
 def test_detector_option_turns_it_off(monkeypatch):
@@ -169,3 +175,38 @@ def test_calibration_benchmark_runs(shared_dir, tmp_path, capsys, monkeypatch):
     assert "light-dffnet: calibration=" in out
     assert cv2.imread(str(tmp_path / "reliability_light-dffnet.png")) is not None
     assert (tmp_path / "table.md").read_text().startswith("| Network |")
+
+
+def test_flip_averages_the_photo_and_its_mirror_image():
+    """flip=True (test-time augmentation): the map is the mean of the photo's and its mirror image's maps (compared
+    without the guided upsampling), so a mirror-symmetric photo gets a mirror-symmetric map — which the network alone,
+    its stride-2 samplings anchored at the left edge, does not give."""
+    import defocus
+
+    rng = np.random.default_rng(0)
+    half = rng.random((64, 48, 3)).astype(np.float32)
+    symmetric = np.concatenate([half, half[:, ::-1]], axis=1)
+    plain = defocus.load("light-dffnet", runtime="torch", refine=False, calibrate=False)
+    flipped = defocus.load("light-dffnet", runtime="torch", refine=False, calibrate=False, flip="true")
+    both = flipped.predict(symmetric)
+    np.testing.assert_allclose(both, both[:, ::-1], atol=1e-5)
+    photo = rng.random((64, 96, 3)).astype(np.float32)
+    expected = 0.5 * (plain.predict(photo) + plain.predict(np.ascontiguousarray(photo[:, ::-1]))[:, ::-1])
+    np.testing.assert_allclose(flipped.predict(photo), expected, atol=1e-5)
+
+
+def test_decisive_map_replaces_the_calibration_where_an_entry_has_one():
+    """decisive=True (default) applies the entry's MAE-fitted temperature; decisive=False its calibration;
+    calibrate=False the raw probability; weights= neither."""
+    pytest.importorskip("torch")
+    from dataclasses import replace
+
+    from defocus.methods.networks import NetworkDetector
+    from defocus.registry import pretrained
+
+    base = pretrained("light-dffnet")
+    entry = replace(base, decisive={"temperature": 0.25, "bias": 0.0}, calibration={"temperature": 2.0, "bias": 0.0})
+    assert NetworkDetector(entry, runtime="torch").calibration == entry.decisive
+    assert NetworkDetector(entry, runtime="torch", decisive="false").calibration == entry.calibration
+    assert NetworkDetector(entry, runtime="torch", calibrate=False).calibration is None
+    assert NetworkDetector(replace(base, decisive=None), runtime="torch").calibration == base.calibration

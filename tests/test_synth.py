@@ -23,7 +23,7 @@ needs_shared = pytest.mark.skipif(not (SHARED / "data").is_dir(), reason="shared
 
 
 @pytest.mark.parametrize("r", [0.0, 0.3, 0.5, 0.75, 1.0, 1.3, 2.5, 4.0, 7.7, 12.0, 16.0])
-@pytest.mark.parametrize("kind", ["disk", "gaussian"])
+@pytest.mark.parametrize("kind", psf.PSF_KINDS)
 def test_psf_normalised_symmetric(r, kind):
     k = psf.kernel(r, kind)
     assert k.dtype == np.float32 and k.ndim == 2 and k.shape[0] == k.shape[1] and k.shape[0] % 2 == 1
@@ -33,7 +33,7 @@ def test_psf_normalised_symmetric(r, kind):
     np.testing.assert_allclose(k, k.T, atol=1e-7)
 
 
-@pytest.mark.parametrize("kind", ["disk", "gaussian"])
+@pytest.mark.parametrize("kind", psf.PSF_KINDS)
 def test_radius_zero_is_identity(kind):
     assert psf.kernel(0.0, kind).shape == (1, 1)
     img = np.random.default_rng(0).random((40, 50, 3)).astype(np.float32)
@@ -49,6 +49,20 @@ def test_disk_support_and_antialiasing():
     # Sub-pixel radii change the kernel continuously.
     a, b = psf.disk(2.0), psf.disk(2.1)
     assert a.shape == b.shape and 0 < np.abs(a - b).max() < 0.01
+
+
+def test_lens_profiles_keep_the_disk_support_and_shape_its_brightness():
+    disk = psf.kernel(8.0, "disk")
+    for kind in psf.LENS_PROFILES:
+        k = psf.kernel(8.0, kind)
+        assert k.shape == disk.shape
+        np.testing.assert_array_equal(k > 0, disk > 0)  # the same disc, only its brightness varies
+    c = disk.shape[0] // 2
+    bubble, spherical = psf.kernel(8.0, "bubble"), psf.kernel(8.0, "spherical")
+    assert bubble[c, c + 7] > 2 * bubble[c, c]  # soap bubble: bright rim
+    assert spherical[c, c] > 2 * spherical[c, c + 7]  # under-corrected: bright core
+    with pytest.raises(ValueError):
+        psf.kernel(-1.0, "onion")
 
 
 def test_gaussian_psf_matches_sigma_table():
@@ -342,3 +356,63 @@ def test_background_sharpness_check():
     sharp_ratio, _ = reblur_ratio(gray, region)
     soft_ratio, _ = reblur_ratio(soft, region)
     assert sharp_ratio < 0.6 < 0.75 < soft_ratio
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Optional realism (lens profiles, demosaicing)
+
+
+@pytest.mark.parametrize("phase", range(4))
+@pytest.mark.parametrize("edge_aware", [False, True])
+def test_bayer_demosaic_keeps_flat_colour_and_smooth_ramps(phase, edge_aware):
+    from defocus.synth.camera import bayer_demosaic
+
+    flat = np.ones((16, 20, 3), np.float32) * np.array([0.2, 0.5, 0.8], np.float32)
+    np.testing.assert_allclose(bayer_demosaic(flat, phase, edge_aware=edge_aware), flat, atol=2e-5)
+    x = np.linspace(0, 1, 32, dtype=np.float32)
+    ramp = np.stack([np.tile(x, (32, 1)), np.tile(x[:, None], (1, 32)), np.full((32, 32), 0.3, np.float32)], -1)
+    out = bayer_demosaic(ramp, phase)
+    np.testing.assert_allclose(out[4:-4, 4:-4], ramp[4:-4, 4:-4], atol=1e-4)  # a wrong phase swaps colours
+    stripes = np.zeros((16, 16, 3), np.float32)
+    stripes[:, ::2] = 1.0
+    assert np.abs(bayer_demosaic(stripes, phase) - stripes).max() > 0.2  # fine detail does not survive
+
+
+def test_realism_is_off_by_default_and_checked():
+    from defocus.synth.dataset import Realism
+
+    with pytest.raises(ValueError, match="lens_psfs"):
+        Realism(lens_psfs=1.5)
+    with pytest.raises(ValueError, match="demosaic"):
+        Realism(demosaic=-0.1)
+
+
+@needs_shared
+def test_realism_changes_only_what_it_is_asked_to():
+    from defocus.synth.dataset import Realism, render_sample, sample_rng
+
+    plain = [render_sample(sample_rng(3, i), 96) for i in range(6)]
+    again = [render_sample(sample_rng(3, i), 96, realism=Realism()) for i in range(6)]
+    for a, b in zip(plain, again):  # the default stream is the one the bundled models were trained on
+        np.testing.assert_array_equal(a.image, b.image)
+    lens = [render_sample(sample_rng(3, i), 96, realism=Realism(lens_psfs=1.0)) for i in range(6)]
+    for a, b in zip(plain, lens):
+        # the same scene: the labels agree but where a blurred foreground's disc edge decides them
+        assert (a.blur_mask == b.blur_mask).mean() > 0.98
+        assert (b.psf in psf.LENS_PROFILES) == (a.psf == "disk")
+    mosaic = [render_sample(sample_rng(3, i), 96, realism=Realism(demosaic=1.0)) for i in range(6)]
+    assert all((a.blur_mask == b.blur_mask).mean() > 0.98 for a, b in zip(plain, mosaic))
+    assert any(not np.array_equal(a.image, b.image) for a, b in zip(plain, mosaic))
+
+
+@needs_shared
+def test_synth_dataset_option_realism():
+    from defocus.data import open_dataset
+
+    ds = open_dataset("synth", None, n=2, size=64, lens_psfs=1.0, demosaic=1.0)
+    assert ds.name == "synth_test_realism" and "demosaic 1.0" in ds.layout
+    assert open_dataset("synth", None, n=2, size=64).name == "synth_test"
+    from defocus.errors import DatasetError
+
+    with pytest.raises(DatasetError, match="demosaic"):
+        open_dataset("synth", None, n=2, size=64, demosaic=2)

@@ -410,3 +410,47 @@ def test_recipes_are_named_after_the_network_and_old_names_still_work():
     for old, new in RECIPE_ALIASES.items():
         assert old not in RECIPES and get_config(old).to_dict() == get_config(new).to_dict()
         assert RECIPES[new].model["arch"] == "light_dffnet"
+
+
+def test_realism_probabilities_are_checked_in_a_config(tmp_path):
+    from defocus.errors import DefocusError
+    from defocus.train.config import from_dict
+
+    with pytest.raises(DefocusError, match="synth.lens_psfs"):
+        from_dict({"base": "tiny", "synth": {"lens_psfs": 2.0}})
+    cfg = from_dict({"base": "tiny", "synth": {"lens_psfs": 0.5, "demosaic": 0.25}})
+    assert cfg.synth.realism().lens_psfs == 0.5 and cfg.synth.realism().demosaic == 0.25
+
+
+class _HalfBlurred:
+    """A stand-in detector: the right half of the photo out of focus, decided or not."""
+
+    def __init__(self, soft: bool):
+        self.soft = soft
+
+    def predict(self, image):
+        prob = np.zeros(image.shape[:2], np.float32)
+        prob[:, image.shape[1] // 2:] = 0.6 if self.soft else 1.0
+        return prob
+
+
+def test_pseudo_labels_keep_the_decided_photos_as_a_folder_dataset(tmp_path):
+    from defocus.data import open_dataset
+    from defocus.errors import OutputExistsError
+    from defocus.io import write_image
+    from defocus.train.pseudo import undecided_fraction, write_pseudo_labels
+
+    photos = []
+    for i in range(2):
+        photos.append(write_image(tmp_path / f"p{i}.png", np.random.default_rng(i).random((40, 60, 3))))
+    assert undecided_fraction(_HalfBlurred(True).predict(np.zeros((4, 4, 3)))) == 0.5
+    stats = write_pseudo_labels(_HalfBlurred(False), photos, tmp_path / "pl")
+    assert stats == {"photos": 2, "kept": 2, "mean_undecided": 0.0}
+    ds = open_dataset("folder", tmp_path / "pl", polarity="blur")
+    assert len(ds) == 2
+    mask = ds[0].blur_mask()
+    assert mask.shape == (40, 60) and mask[:, :30].max() == 0 and mask[:, 30:].min() == 1
+    soft = write_pseudo_labels(_HalfBlurred(True), photos, tmp_path / "pl2")
+    assert soft["kept"] == 0 and (tmp_path / "pl2" / "labels.csv").read_text().count("\n") == 3
+    with pytest.raises(OutputExistsError):  # nothing is overwritten without force
+        write_pseudo_labels(_HalfBlurred(False), photos, tmp_path / "pl")

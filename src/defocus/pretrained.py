@@ -43,6 +43,11 @@ class Pretrained:
         Monotone map of the blur probability fitted on held-out synthetic scenes (``benchmarks/calibrate.py``;
         forms in :mod:`defocus.nets.calibration`), applied by default (``calibrate=False`` turns it off); None =
         the network's probability as it is.
+    decisive : dict or None
+        A temperature map (``{"temperature": T, "bias": b}``, T < 1) fitted on held-out synthetic scenes to minimise
+        the MAE of the final map against hard labels (``benchmarks/calibrate.py``, column ``sharp``): it turns the
+        probability into a decided blur map, which is what DBD's MAE scores. Where given it is applied by default
+        instead of ``calibration`` (``decisive=False`` gives the calibrated probability); None = no such map.
     """
 
     name: str
@@ -61,6 +66,7 @@ class Pretrained:
     aliases: tuple[str, ...] = ()
     runtime: str = "torch"
     calibration: dict | None = None
+    decisive: dict | None = None
 
     def default_runtime(self) -> str:
         """The runtime used when none is asked for: ``"onnx"`` where the entry prefers it and onnxruntime is

@@ -31,10 +31,12 @@ _DME_SCORING = {"drop_right": 0, "gt_units": "sigma", "lookup": "linear"}
 
 
 @lru_cache(maxsize=2)
-def _render(index: int, size: int, seed: int, split: str, shared: str | None):
+def _render(index: int, size: int, seed: int, split: str, shared: str | None, realism=None):
     from ..synth import SynthDataset
+    from ..synth.dataset import Realism
 
-    return SynthDataset(index + 1, size=size, seed=seed, split=split, shared=shared).sample(index)
+    return SynthDataset(index + 1, size=size, seed=seed, split=split, shared=shared,
+                        realism=realism or Realism()).sample(index)
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,10 @@ class SynthSceneSample:
     shared: str | None = None
     task: str = "dbd"
     target_path: None = None
+    realism: Any = None
 
     def _scene(self):
-        return _render(self.index, self.size, self.seed, self.split, self.shared)
+        return _render(self.index, self.size, self.seed, self.split, self.shared, self.realism)
 
     def image(self) -> np.ndarray:
         """The rendered photo, float32 RGB (size, size, 3) in [0, 1]."""
@@ -81,7 +84,7 @@ def _as_int(value: Any, option: str, lowest: int) -> int:
 
 
 def open_synth(root=None, n: int = BENCHMARK_SCENES, size: int = BENCHMARK_SIZE, seed: int = BENCHMARK_SEED,
-               split: str = "test", task: str = "dbd") -> Dataset:
+               split: str = "test", task: str = "dbd", lens_psfs: float = 0.0, demosaic: float = 0.0) -> Dataset:
     """The benchmarks' synthetic test set (or another split, seed or size of the same engine).
 
     Parameters
@@ -99,11 +102,13 @@ def open_synth(root=None, n: int = BENCHMARK_SCENES, size: int = BENCHMARK_SIZE,
         Which source photos; ``"test"`` photos are held out of training and validation.
     task : {"dbd", "dme"}
         Score blur masks (DBD) or σ maps (DME); ``defocus evaluate --method`` picks the method's task.
+    lens_psfs, demosaic : float
+        The engine's optional realism (:class:`defocus.synth.dataset.Realism`), probabilities in [0, 1]; default 0.
 
     Returns
     -------
     Dataset
-        Named ``synth_<split>`` (``"synth_test"``), samples ``synth_0000`` …; for DME its ``protocol_defaults``
+        Named ``synth_<split>`` (``"synth_test"``; ``synth_<split>_realism`` with realism options), samples ``synth_0000`` …; for DME its ``protocol_defaults``
         make the ``rtf`` protocol compare σ over the whole frame.
     """
     n = _as_int(n, "n", 1)
@@ -114,8 +119,18 @@ def open_synth(root=None, n: int = BENCHMARK_SCENES, size: int = BENCHMARK_SIZE,
     shared = None if root is None or str(root) == "" else str(Path(root).expanduser())
     from ..synth import SynthDataset
 
+    from ..synth.dataset import Realism
+
+    try:
+        realism = Realism(lens_psfs=float(lens_psfs), demosaic=float(demosaic))
+    except (TypeError, ValueError) as exc:
+        raise DatasetError(f"synth options: {exc}") from None
     SynthDataset(1, size=size, seed=seed, split=split, shared=shared)  # a missing data folder fails here, once
-    samples = [SynthSceneSample(f"synth_{i:04d}", i, size, seed, split, shared, task) for i in range(n)]
-    return Dataset(samples, name=f"synth_{split}", task=task, root=Path(shared or "."), kind="synth",
-                   layout=f"{n} scenes of {size} px rendered from the {split} photos, seed {seed}",
+    samples = [SynthSceneSample(f"synth_{i:04d}", i, size, seed, split, shared, task, realism=realism)
+               for i in range(n)]
+    extra = realism != Realism()
+    return Dataset(samples, name=f"synth_{split}" + ("_realism" if extra else ""), task=task,
+                   root=Path(shared or "."), kind="synth",
+                   layout=f"{n} scenes of {size} px rendered from the {split} photos, seed {seed}"
+                          + (f", lens_psfs {realism.lens_psfs}, demosaic {realism.demosaic}" if extra else ""),
                    protocol_defaults=_DME_SCORING if task == "dme" else {})

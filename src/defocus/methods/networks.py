@@ -72,12 +72,19 @@ class NetworkDetector(Method):
         belongs to the bundled file) or where the entry has none; False: the network's raw probability; a dict in
         one of the forms of :mod:`defocus.nets.calibration` (e.g. ``{"temperature": 0.5, "bias": 0.0}``): that map
         instead, with any weights.
+    decisive : bool
+        Blur detectors: apply the entry's decided-map temperature (:attr:`~defocus.pretrained.Pretrained.decisive`,
+        fitted on held-out synthetic scenes to the MAE) instead of its calibration, where it has one (default);
+        False gives the calibrated probability. Bundled weights only; ``calibrate=False`` or a dict overrides it.
+    flip : bool
+        Blur detectors: test-time augmentation, the mean of the maps of the photo and of its mirror image (twice
+        the time; docs/benchmarks.md measures what it gains).
     """
 
     def __init__(self, pretrained: Pretrained, /, device: str = "cpu", working_size: int | None = None,
                  weights: str | None = None, sha256: str | None = None, refine: bool = True,
                  radius_scale: float = 2.0, eps: float = 1e-2, output: int = 0, runtime: str | None = None,
-                 onnx: str | None = None, calibrate: bool = True):
+                 onnx: str | None = None, calibrate: bool = True, decisive: bool = True, flip: bool = False):
         super().__init__(device=device)
         from ..nets.modelfile import BUNDLED_DIR
 
@@ -100,17 +107,21 @@ class NetworkDetector(Method):
         self.refine = bool(refine)
         self.radius_scale = float(radius_scale)
         self.eps = float(eps)
+        self.flip = as_bool(flip, "flip")
         if isinstance(calibrate, dict):
             try:
                 check_calibration(calibrate)
             except ValueError as exc:
                 raise UsageError(f"{self.name}: calibrate={calibrate!r}: {exc}") from None
-            self.calibrate, self.calibration = True, dict(calibrate)
+            self.calibrate, self.calibration, self.decisive = True, dict(calibrate), False
         else:
             self.calibrate = as_bool(calibrate, "calibrate")  # `--option calibrate=false` arrives as a string
             # fitted on the bundled network's outputs: meaningless for another weight file or another output
             bundled = weights is None and self.output == 0
-            self.calibration = pretrained.calibration if self.calibrate and bundled else None
+            self.decisive = (as_bool(decisive, "decisive") and self.calibrate and bundled
+                             and pretrained.decisive is not None)
+            fitted = pretrained.decisive if self.decisive else pretrained.calibration
+            self.calibration = fitted if self.calibrate and bundled else None
         self.runtime = choose_runtime(self.name, pretrained, runtime, onnx)
         if self.runtime == "onnx":
             try:
@@ -183,7 +194,7 @@ class NetworkDetector(Method):
                                    radius_scale=self.radius_scale, eps=self.eps)
         return predict_blur(self.network, image, working_size=self.working_size, refine=self.refine,
                             radius_scale=self.radius_scale, eps=self.eps,
-                            calibration=self.calibration)
+                            calibration=self.calibration, flip=self.flip)
 
 
 def choose_runtime(name: str, pretrained: Pretrained, runtime: str | None, onnx: str | None) -> str:

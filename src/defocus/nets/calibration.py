@@ -112,7 +112,7 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, *, bias: bool = True
     return {"temperature": round(1.0 / a, 4), "bias": round(float(res.x[1]) if bias else 0.0, 4)}
 
 
-def fit_temperature_mae(logits: np.ndarray, labels: np.ndarray) -> dict:
+def fit_temperature_mae(logits: np.ndarray, labels: np.ndarray, *, bias: bool = True) -> dict:
     """Temperature and bias minimising the mean absolute error of ``sigmoid(logits / T + b)`` to the labels.
 
     Not a probability calibration: the MAE against binary labels is smallest for a hard map (the error rate of a
@@ -120,6 +120,8 @@ def fit_temperature_mae(logits: np.ndarray, labels: np.ndarray) -> dict:
     monotone map could buy in MAE (docs/calibration.md). A grid search (the MAE is not smooth) over the threshold
     ``c = -b T`` (the logit mapped to 0.5; -4 … 4 in steps of 0.125) and T (1/16 … 4, 25 steps, geometric), on the
     counts of positive and negative pixels in 4096 bins of the logit over [-16, 16] (exact to the bin width, 0.008).
+    ``bias=False`` keeps the threshold at p = 0.5 (c = 0) and fits T alone: the decided map of
+    :attr:`defocus.pretrained.Pretrained.decisive`, which keeps the network's own decision at every pixel.
 
     Returns
     -------
@@ -134,7 +136,7 @@ def fit_temperature_mae(logits: np.ndarray, labels: np.ndarray) -> dict:
     total = max(pos.sum() + neg.sum(), 1.0)
     best = (np.inf, 1.0, 0.0)
     for t in np.geomspace(1 / 16, 4.0, 25):
-        for c in np.arange(-4.0, 4.0 + 1e-9, 0.125):
+        for c in np.arange(-4.0, 4.0 + 1e-9, 0.125) if bias else (0.0,):
             s = sigmoid((centres - c) / t)
             mae = float((pos @ (1.0 - s) + neg @ s) / total)
             if mae < best[0]:

@@ -17,7 +17,7 @@ from .models import working_size_probability
 
 def predict_blur(model, image: np.ndarray, *, working_size: int = 320, device: str = "cpu",
                  refine: bool = True, radius_scale: float = 2.0, eps: float = 1e-2,
-                 channels_last: bool = False, calibration: dict | None = None) -> np.ndarray:
+                 channels_last: bool = False, calibration: dict | None = None, flip: bool = False) -> np.ndarray:
     """Full-resolution blur map of one photo from a network in eval mode.
 
     Parameters
@@ -37,12 +37,18 @@ def predict_blur(model, image: np.ndarray, *, working_size: int = 320, device: s
         Feed the input channels-last (faster on a CPU for a model converted to that format).
     calibration : dict, optional
         Monotone map of the working-size probability (:func:`defocus.nets.calibration.apply_calibration`).
+    flip : bool
+        Test-time augmentation: average the probabilities of the photo and of its mirror image (twice the cost).
 
     Returns
     -------
     ndarray (H, W) float32 in [0, 1], 1 = out of focus
     """
     prob = working_size_probability(model, image, working_size, device, channels_last=channels_last)
+    if flip:
+        mirrored = working_size_probability(model, np.ascontiguousarray(image[:, ::-1]), working_size, device,
+                                            channels_last=channels_last)
+        prob = 0.5 * (prob + mirrored[:, ::-1])
     prob = apply_calibration(prob, calibration)
     h, w = image.shape[:2]
     radius = int(round(radius_scale * max(h, w) / working_size)) if refine else 0

@@ -41,6 +41,31 @@ SHARP_RADIUS = 1.0
 #: (a softer PSF, as lenses with aberrations or apodisation give).
 PSF_WEIGHTS = {"disk": 0.75, "gaussian": 0.25}
 
+
+@dataclass(frozen=True)
+class Realism:
+    """Optional departures from the ideal lens and camera (all off by default, so the default stream of scenes
+    stays the one the bundled models were trained on; each is an ablation of docs/training.md).
+
+    Attributes
+    ----------
+    lens_psfs : float
+        Probability that a disk-PSF sample's discs get one of the lens profiles of
+        :data:`defocus.synth.psf.LENS_PROFILES` instead (soap-bubble rim, spherical-aberration core, onion rings).
+    demosaic : float
+        Probability that the camera samples the frame through a Bayer colour filter and demosaics it (after the
+        sensor noise, before the tone curve), as every raw pipeline does.
+    """
+
+    lens_psfs: float = 0.0
+    demosaic: float = 0.0
+
+    def __post_init__(self):
+        for name in ("lens_psfs", "demosaic"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
+                raise ValueError(f"Realism.{name} must be a probability in [0, 1], not {v!r}")
+
 _SPLIT_CODE = {s: i for i, s in enumerate(SPLITS)}
 
 
@@ -90,6 +115,7 @@ def render_sample(
     kinds: list[str] | tuple[str, ...] | None = None,
     shared: str | os.PathLike | None = None,
     camera: bool = True,
+    realism: Realism = Realism(),
 ) -> SynthSample:
     """Render one random synthetic defocus sample.
 
@@ -108,12 +134,15 @@ def render_sample(
         The shared data folder (default ``$DEFOCUS_SHARED`` or ``shared/`` beside the repository).
     camera : bool
         Apply the camera model (noise, JPEG, ...); false gives the clean optical rendering (8-bit quantised).
+    realism : Realism
+        Optional lens and camera effects (none by default).
 
     Returns
     -------
     SynthSample
     """
-    return render_scaled(rng, (1.0,), size, split, kind, kinds=kinds, shared=shared, camera=camera)[0]
+    return render_scaled(rng, (1.0,), size, split, kind, kinds=kinds, shared=shared, camera=camera,
+                         realism=realism)[0]
 
 
 def render_scaled(
@@ -126,6 +155,7 @@ def render_scaled(
     kinds: list[str] | tuple[str, ...] | None = None,
     shared: str | os.PathLike | None = None,
     camera: bool = True,
+    realism: Realism = Realism(),
 ) -> list[SynthSample]:
     """One random scene rendered once per entry of ``scales``, with every CoC radius multiplied by that factor.
 
@@ -152,6 +182,8 @@ def render_scaled(
     psf_names = list(PSF_WEIGHTS)
     psf = psf_names[int(rng.choice(len(psf_names), p=list(PSF_WEIGHTS.values())))]
     scene = build_scene(rng, sources, side, kind)
+    if realism.lens_psfs > 0 and psf == "disk" and rng.random() < realism.lens_psfs:  # drawn after the scene: same scene
+        psf = _pick_lens_profile(rng)
     camera_state = rng.bit_generator.state
     top, left = (side - h) // 2, (side - w) // 2
     samples = []
@@ -162,7 +194,7 @@ def render_scaled(
                   for layer in scene.layers] if scale != 1.0 else scene.layers
         result = render(layers, psf)
         rng.bit_generator.state = camera_state
-        image = apply_camera(rng, result.image, effects=camera)
+        image = apply_camera(rng, result.image, effects=camera, demosaic=realism.demosaic)
         image = np.ascontiguousarray(image[top : top + h, left : left + w])
         radius = np.ascontiguousarray(result.radius[top : top + h, left : left + w], dtype=np.float32)
         samples.append(SynthSample(
@@ -174,6 +206,13 @@ def render_scaled(
             psf=psf,
         ))
     return samples
+
+
+def _pick_lens_profile(rng: np.random.Generator) -> str:
+    from .psf import LENS_PROFILES
+
+    names = list(LENS_PROFILES)
+    return names[int(rng.integers(len(names)))]
 
 
 def sample_rng(seed: int, index: int, split: str = "train", epoch: int = 0) -> np.random.Generator:
@@ -197,6 +236,8 @@ class SynthDataset:
         Restrict the scene kinds.
     shared : path, optional
         The shared data folder.
+    realism : Realism, optional
+        Optional lens and camera effects (none by default).
 
     ``dataset[i]`` is a dict of float32 tensors: ``image`` 3×H×W (sRGB in [0, 1]), ``mask`` 1×H×W (1 = out of
     focus), ``sigma`` 1×H×W and ``radius`` 1×H×W (px). :meth:`sample` gives the :class:`SynthSample` with its kind.
@@ -204,7 +245,8 @@ class SynthDataset:
     """
 
     def __init__(self, length: int, size: int | tuple[int, int] = 320, seed: int = 0, split: str = "train",
-                 kinds: list[str] | tuple[str, ...] | None = None, shared: str | os.PathLike | None = None):
+                 kinds: list[str] | tuple[str, ...] | None = None, shared: str | os.PathLike | None = None,
+                 realism: Realism = Realism()):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
         self.length = int(length)
@@ -213,6 +255,7 @@ class SynthDataset:
         self.split = split
         self.kinds = tuple(kinds) if kinds else None
         self.shared = shared
+        self.realism = realism
         self.epoch = 0
         find_sources(split, shared)  # fail early (DefocusError) if the shared data folder is missing
 
@@ -229,7 +272,7 @@ class SynthDataset:
             raise IndexError(f"index {index} out of range for a dataset of {self.length}")
         index %= self.length
         rng = sample_rng(self.seed, index, self.split, self.epoch)
-        return render_sample(rng, self.size, self.split, kinds=self.kinds, shared=self.shared)
+        return render_sample(rng, self.size, self.split, kinds=self.kinds, shared=self.shared, realism=self.realism)
 
     def __getitem__(self, index: int) -> dict:
         # A map-style dataset for torch's DataLoader; torch is imported here so that the numpy engine (and the CLI)

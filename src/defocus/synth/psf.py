@@ -1,12 +1,17 @@
 """Point-spread functions of a defocused lens and fast convolution with them.
 
-Two shapes are offered:
+The shapes:
 
 * **disk** (pillbox) — the geometric-optics PSF of a defocused thin lens: a uniform disk whose radius is the radius of
   the circle of confusion (CoC). The kernel value of a pixel is the fraction of that pixel's square covered by the
   disk (computed by supersampling), so sub-pixel radii and the rim are anti-aliased and a radius of 0 is the identity.
 * **gaussian** — the smooth PSF most DME methods assume; its σ is the one that matches a disk of the same CoC radius
   by the RTF table (:func:`defocus.units.radius_to_sigma`), so one CoC map describes both.
+* **lens profiles** — a disk of the same radius whose brightness varies with the distance from its centre, as real
+  lenses' out-of-focus discs do (:data:`LENS_PROFILES`): ``"bubble"``, a bright rim (over-corrected spherical
+  aberration, "soap-bubble" bokeh); ``"spherical"``, a bright core fading to the rim (under-corrected spherical
+  aberration, the other side of focus); ``"onion"``, concentric ripples (the rings that aspherical elements moulded
+  with a slightly uneven surface print on every disc).
 
 All kernels are float32, square, of odd size, and sum to 1.
 """
@@ -21,21 +26,31 @@ import numpy as np
 
 from ..units import radius_to_sigma
 
-PSF_KINDS = ("disk", "gaussian")
+#: Relative brightness across a lens-profile disc, as a function of ρ = distance from the centre / radius in [0, 1].
+LENS_PROFILES = {
+    "bubble": lambda rho: 0.35 + 1.65 * rho ** 4,
+    "spherical": lambda rho: 1.0 - 0.8 * rho ** 2,
+    "onion": lambda rho: 1.0 + 0.3 * np.cos(6.0 * np.pi * rho),
+}
+
+PSF_KINDS = ("disk", "gaussian", *LENS_PROFILES)
 
 #: Sub-samples per pixel side used to integrate the disk over each pixel.
 _SUPERSAMPLE = 16
 
 
 @lru_cache(maxsize=512)
-def _disk_cached(radius_milli: int) -> np.ndarray:
+def _disk_cached(radius_milli: int, profile: str = "disk") -> np.ndarray:
     radius = radius_milli / 1000.0
     half = int(math.ceil(radius - 0.5)) if radius > 0.5 else 0
     n = 2 * half + 1
     # Sub-pixel sample positions, centred in each of _SUPERSAMPLE² cells of every pixel.
     offs = (np.arange(_SUPERSAMPLE, dtype=np.float64) + 0.5) / _SUPERSAMPLE - 0.5
     coords = (np.arange(n, dtype=np.float64) - half)[:, None] + offs[None, :]  # (n, S)
-    inside = (coords[:, None, :, None] ** 2 + coords[None, :, None, :] ** 2) <= radius * radius  # (n, n, S, S)
+    r2 = coords[:, None, :, None] ** 2 + coords[None, :, None, :] ** 2  # (n, n, S, S)
+    inside = r2 <= radius * radius
+    if profile != "disk" and radius > 0:
+        inside = inside * LENS_PROFILES[profile](np.sqrt(np.minimum(r2, radius * radius)) / radius)
     kernel = inside.mean(axis=(2, 3))
     if kernel.sum() <= 0:  # radius below the sampling resolution: all light falls in the centre pixel
         kernel = np.zeros((n, n))
@@ -91,11 +106,15 @@ def gaussian(sigma: float) -> np.ndarray:
 
 
 def kernel(radius: float, kind: str = "disk") -> np.ndarray:
-    """PSF of a given CoC radius (px): ``"disk"`` of that radius or ``"gaussian"`` of the matching σ."""
+    """PSF of a given CoC radius (px): ``"disk"`` of that radius, ``"gaussian"`` of the matching σ, or a disk of that
+    radius with one of the :data:`LENS_PROFILES`."""
     if kind == "disk":
         return disk(radius)
     if kind == "gaussian":
         return gaussian(float(radius_to_sigma(np.float64(radius))))
+    if kind in LENS_PROFILES:
+        disk(radius)  # the same argument check
+        return _disk_cached(int(round(radius * 1000)), kind)
     raise ValueError(f"PSF kind must be one of {PSF_KINDS}, not {kind!r}")
 
 

@@ -143,14 +143,16 @@ SCALES = (0.4, 1.0)
 CAMERA = 0.6
 
 
-def edge_crop(rng: np.random.Generator, sharp: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
+def edge_crop(rng: np.random.Generator, sharp: np.ndarray, level: int, *, camera: float = CAMERA,
+              linear: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """One dense B-Net training sample: a sharp photo reduced, rotated, cropped and blurred with one disk radius.
 
     The photo (uint8) is reduced by a factor in :data:`SCALES` (area filter), a random rotated :data:`CROP`-px crop
     is blurred in linear light with the disk of radius ``RADII[level]`` (full resolution, no reduced-scale shortcut)
     and turned back into an 8-bit sRGB photo by :func:`defocus.synth.camera.apply_camera`, with its camera effects
-    (noise, tone, sharpening, JPEG) with probability :data:`CAMERA` and never camera shake (which would change the
-    blur level).
+    (noise, tone, sharpening, JPEG) with probability ``camera`` (default :data:`CAMERA`) and never camera shake
+    (which would change the blur level). ``linear=False`` blurs the sRGB values instead, as the patch sets of
+    :func:`bnet_crop_patches` (the bundled B-Net's data) do.
 
     Returns
     -------
@@ -160,15 +162,21 @@ def edge_crop(rng: np.random.Generator, sharp: np.ndarray, level: int) -> tuple[
         belongs to crop pixel (y + 20, x + 20), the centre of the 41×41 window with top-left corner (y, x).
     """
     from ..synth.camera import apply_camera
-    from ..synth.render import u8_to_linear
+    from ..synth.render import srgb_to_linear, u8_to_linear
 
     s = float(rng.uniform(*SCALES))
     if s < 1.0:
         h, w = sharp.shape[:2]
         sharp = cv2.resize(sharp, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
     crop, _ = _rotated_crop(sharp, rng, CROP, float(rng.choice(ANGLES)))
-    linear = blur(u8_to_linear(crop), float(RADII[level]), exact=True)
-    image = apply_camera(rng, linear, effects=bool(rng.random() < CAMERA), shake=False)
+    if linear:
+        light = blur(u8_to_linear(crop), float(RADII[level]), exact=True)
+        image = apply_camera(rng, light, effects=bool(rng.random() < camera), shake=False)
+    else:
+        srgb = blur(crop.astype(np.float32) / np.float32(255.0), float(RADII[level]), exact=True)
+        effects = bool(rng.random() < camera)  # the camera expects linear light: decode the blurred sRGB first
+        image = apply_camera(rng, srgb_to_linear(srgb), effects=effects, shake=False) if effects else (
+            np.rint(np.clip(srgb, 0.0, 1.0) * 255.0).astype(np.float32) / np.float32(255.0))
     ys, xs = _interior_edges(image)
     if len(ys) > MAX_EDGES:
         keep = rng.choice(len(ys), MAX_EDGES, replace=False)

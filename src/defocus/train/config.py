@@ -43,6 +43,9 @@ class SynthData:
         How many times the synthetic set appears in one epoch (weights it against real folders).
     sigma : bool
         Also keep each scene's exact σ map (the defocus-map task's target; a pool then stores it as float16).
+    lens_psfs, demosaic : float
+        Optional realism of the engine (:class:`defocus.synth.dataset.Realism`): probability of lens-profile discs
+        and of Bayer demosaicing; 0 (default) renders the standard scenes.
     """
 
     length: int = 2000
@@ -51,6 +54,14 @@ class SynthData:
     pool: bool = True
     repeat: int = 1
     sigma: bool = False
+    lens_psfs: float = 0.0
+    demosaic: float = 0.0
+
+    def realism(self):
+        """The engine options as a :class:`defocus.synth.dataset.Realism`."""
+        from ..synth.dataset import Realism
+
+        return Realism(lens_psfs=self.lens_psfs, demosaic=self.demosaic)
 
 
 @dataclass
@@ -102,12 +113,18 @@ class PatchData:
         Patch count and seed of the training set (``train`` photos) and of the validation set (``val`` photos).
     cache : str or None
         Folder of the patch cache (default ``$DEFOCUS_BENET_CACHE`` or /tmp/defocus-benet-cache).
+    camera : float
+        Task ``"edge-crop"``: probability that a crop goes through the camera model after the blur.
+    linear : bool
+        Task ``"edge-crop"``: blur in linear light (True) or, as the patch sets do, in sRGB.
     """
 
     kind: str = "bnet"
     train: tuple[int, int] = (46000, 1)
     val: tuple[int, int] = (2300, 2)
     cache: str | None = None
+    camera: float = 0.6
+    linear: bool = True
 
 
 @dataclass
@@ -435,6 +452,19 @@ RECIPES: dict[str, TrainConfig] = {r.name: r for r in [
             crop=224, batch_size=8, steps=600, edge_weight=0.0, val_every=300,
             description="BR²Net on MobileNetV2, ~40 min on 2 CPU cores (the bundled br2net)"),
     _DFFNET_MOBILENETV2_CPU,
+    # The bundled dffnet and light-dffnet trained 1500 steps more, every tensor, on a fresh pool of 4000 standard
+    # scenes (seed 12), Adam 3e-4 poly — the ablations of docs/training.md found more training on fresh scenes to be
+    # what pays. Candidates: run once, not yet scored or bundled.
+    replace(_DFFNET_MOBILENETV2_CPU, name="ddffnet-stage1-mobilenetv2-cpu-continued", pretrained=False,
+            init_from="bundled:dffnet_mobilenetv2_synth.safetensors", init_prefix="", steps=1500, lr=3e-4,
+            warmup_steps=0, seed=6, synth=SynthData(length=4000, size=320, seed=12, pool=True), val_every=500,
+            checkpoint_every=50, description="the bundled dffnet trained 1500 steps more on fresh scenes, ~35 min on "
+                                             "1 CPU thread (a candidate, not bundled)"),
+    replace(_CPU_POOL, name="light-dffnet-mobilenetv2-cpu-continued", crop=224, pretrained=False,
+            init_from=_BUNDLED_LIGHT_DFFNET, init_prefix="", steps=1500, lr=3e-4, warmup_steps=0, seed=6,
+            synth=SynthData(length=4000, size=320, seed=12, pool=True), val_every=500, checkpoint_every=50,
+            val_synth=24, description="the bundled light-dffnet trained 1500 steps more on fresh scenes, ~20 min "
+                                      "on 1 CPU thread (a candidate, not bundled)"),
     # D-DFFNet stage 2 on a CPU: a fresh student (decoder random, encoder initialised like stage 1's) distils its
     # encoder taps from the frozen bundled DFFNet (sha256-checked as every bundled file) through 1×1 projectors, β of
     # Eq. 9. No depth teacher: none can be had here (add "distill": {"depth_teacher": "midas_v21….pt"}).
@@ -482,6 +512,12 @@ RECIPES: dict[str, TrainConfig] = {r.name: r for r in [
             crop=200,
             batch_size=4, steps=700, lr=1e-4, lr_milestones=(0.7, 0.9), checkpoint_every=25, val_every=350,
             log_every=10, description="B-Net trained densely on whole blurred crops (the paper's 5 M edge samples)"),
+    # The same on the bundled patch sets' rendering (blur in sRGB, no camera model): what separates benet-dense
+    # from the bundled B-Net besides the data scale, dense training and image scales.
+    replace(_BENET, name="benet-dense-plain", task="edge-crop", init_from="bundled:benet_bnet_v1.safetensors",
+            init_prefix="", crop=200, batch_size=4, steps=700, lr=1e-4, lr_milestones=(0.7, 0.9),
+            patches=PatchData(camera=0.0, linear=False), checkpoint_every=25, val_every=350, log_every=10,
+            description="benet-dense on the patch sets' rendering (sRGB blur, no camera model)"),
     # The single-scale ablation (41×41 stream only) of docs/benchmarks.md.
     replace(_BENET, name="benet-single41", model={"arch": "benet", "scales": [41]},
             description="B-Net with the 41×41 stream only (the paper's single-scale ablation)"),
@@ -517,6 +553,10 @@ def _check(cfg: TrainConfig, where: str) -> TrainConfig:
         problems.append(f"patches.kind must be 'bnet' or 'enet', not {cfg.patches.kind!r}")
     if cfg.schedule not in ("poly", "step", "exp"):
         problems.append(f"schedule must be 'poly', 'step' or 'exp', not {cfg.schedule!r}")
+    for name in ("lens_psfs", "demosaic"):
+        v = getattr(cfg.synth, name)
+        if not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
+            problems.append(f"synth.{name} must be a probability in [0, 1], not {v!r}")
     if cfg.task == "defocus-map" and not cfg.synth.sigma:
         problems.append("task 'defocus-map' needs synth.sigma (the σ maps are its targets)")
     for name, low in (("steps", 1), ("batch_size", 1), ("workers", 0), ("crop", 1), ("log_every", 1),

@@ -103,12 +103,12 @@ def colour_jitter(image: np.ndarray, rng: np.random.Generator, aug: Augment) -> 
 
 
 def _render_chunk(args) -> tuple[int, np.ndarray, np.ndarray, np.ndarray | None]:
-    chunk, length, size, seed, with_sigma = args
+    chunk, length, size, seed, with_sigma, realism = args
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
     from ..synth import SynthDataset
 
-    ds = SynthDataset(length, size=size, seed=seed, split="train")
+    ds = SynthDataset(length, size=size, seed=seed, split="train", realism=realism)
     idx = range(chunk * POOL_CHUNK, min(length, (chunk + 1) * POOL_CHUNK))
     images = np.empty((len(idx), size, size, 3), np.uint8)
     masks = np.empty((len(idx), size, size), np.uint8)
@@ -134,6 +134,9 @@ def render_pool(folder: str | os.PathLike, synth: SynthData, workers: int = 1, p
     spec = {"length": synth.length, "size": synth.size, "seed": synth.seed, "split": "train"}
     if synth.sigma:  # only then: pools rendered before σ maps existed keep their spec
         spec["sigma"] = True
+    for name in ("lens_psfs", "demosaic"):  # likewise
+        if getattr(synth, name):
+            spec[name] = getattr(synth, name)
     spec_file = folder / "pool.json"
     if spec_file.exists() and json.loads(spec_file.read_text()) != spec:
         raise ValueError(f"{folder}: holds a pool rendered with other settings ({spec_file.read_text()}); "
@@ -147,7 +150,7 @@ def render_pool(folder: str | os.PathLike, synth: SynthData, workers: int = 1, p
 
     sizes = {k: min(synth.length, (k + 1) * POOL_CHUNK) - k * POOL_CHUNK for k in todo}
     bar = progress_bar(sum(sizes.values()), "render synthetic pool", "img", enabled=progress)
-    jobs = [(k, synth.length, synth.size, synth.seed, synth.sigma) for k in todo]
+    jobs = [(k, synth.length, synth.size, synth.seed, synth.sigma, synth.realism()) for k in todo]
 
     def store(result):
         k, images, masks, sigmas = result
@@ -201,7 +204,8 @@ class SynthSource:
     def __init__(self, synth: SynthData):
         from ..synth import SynthDataset
 
-        self.ds = SynthDataset(synth.length, size=synth.size, seed=synth.seed, split="train")
+        self.ds = SynthDataset(synth.length, size=synth.size, seed=synth.seed, split="train",
+                               realism=synth.realism())
         self.sigma = synth.sigma
 
     def __len__(self) -> int:

@@ -312,10 +312,10 @@ class EdgeCropSet(Dataset):
     (160, 160) with −1 off the edges.
     """
 
-    def __init__(self, photos, seed: int):
+    def __init__(self, photos, seed: int, camera: float = 0.6, linear: bool = True):
         if not photos:
             raise DefocusError("no sharp training photos (data/photos/*/A_sharp) for the edge-crop task")
-        self.photos, self.seed = photos, seed
+        self.photos, self.seed, self.camera, self.linear = photos, seed, camera, linear
 
     def __len__(self) -> int:
         return len(self.photos)
@@ -327,7 +327,8 @@ class EdgeCropSet(Dataset):
 
         index, _, aug_seed = key
         rng = np.random.default_rng([self.seed, 104729, aug_seed])
-        image, labels = edge_crop(rng, load_rgb(self.photos[index]), aug_seed % N_LEVELS)
+        image, labels = edge_crop(rng, load_rgb(self.photos[index]), aug_seed % N_LEVELS, camera=self.camera,
+                                  linear=self.linear)
         return {"image": torch.from_numpy(image).permute(2, 0, 1).contiguous(), "label": torch.from_numpy(labels)}
 
 
@@ -337,7 +338,8 @@ class EdgeCropTask(PatchTask):
     def dataset(self, out: Path, dist, progress: bool) -> Dataset:
         from ..synth.sources import find_sources
 
-        return EdgeCropSet(find_sources("train").sharp, self.cfg.seed)
+        patches = self.cfg.patches
+        return EdgeCropSet(find_sources("train").sharp, self.cfg.seed, patches.camera, patches.linear)
 
     def loss(self, model: torch.nn.Module, batch: dict, device: str, progress: float, amp_ctx):
         """Mean over the crops of each crop's mean cross-entropy at its edge pixels."""
