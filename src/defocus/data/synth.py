@@ -118,7 +118,6 @@ def open_synth(root=None, n: int = BENCHMARK_SCENES, size: int = BENCHMARK_SIZE,
     task = as_choice(task, "task", ("dbd", "dme"))
     shared = None if root is None or str(root) == "" else str(Path(root).expanduser())
     from ..synth import SynthDataset
-
     from ..synth.dataset import Realism
 
     try:
