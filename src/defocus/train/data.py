@@ -134,7 +134,7 @@ def render_pool(folder: str | os.PathLike, synth: SynthData, workers: int = 1, p
     spec = {"length": synth.length, "size": synth.size, "seed": synth.seed, "split": "train"}
     if synth.sigma:  # only then: pools rendered before σ maps existed keep their spec
         spec["sigma"] = True
-    for name in ("lens_psfs", "demosaic"):  # likewise
+    for name in ("lens_psfs", "demosaic", "chromatic"):  # likewise (Realism's fields)
         if getattr(synth, name):
             spec[name] = getattr(synth, name)
     spec_file = folder / "pool.json"
