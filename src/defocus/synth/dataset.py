@@ -72,6 +72,7 @@ class Realism:
             if not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
                 raise ValueError(f"Realism.{name} must be a probability in [0, 1], not {v!r}")
 
+
 #: The options of :class:`Realism`, as training configs and the synth dataset name them.
 REALISM_FIELDS = ("lens_psfs", "demosaic", "chromatic")
 #: Ranges of the chromatic aberration draw: axial shift of the red/blue CoC radius in px (at the rendered size),

@@ -554,7 +554,9 @@ def _check(cfg: TrainConfig, where: str) -> TrainConfig:
         problems.append(f"patches.kind must be 'bnet' or 'enet', not {cfg.patches.kind!r}")
     if cfg.schedule not in ("poly", "step", "exp"):
         problems.append(f"schedule must be 'poly', 'step' or 'exp', not {cfg.schedule!r}")
-    for name in ("lens_psfs", "demosaic", "chromatic"):  # Realism's fields
+    from ..synth.dataset import REALISM_FIELDS
+
+    for name in REALISM_FIELDS:
         v = getattr(cfg.synth, name)
         if not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
             problems.append(f"synth.{name} must be a probability in [0, 1], not {v!r}")
