@@ -36,6 +36,7 @@ import numpy as np
 
 import defocus
 from defocus.cull import assess
+from defocus.cull.core import DETECTOR
 from defocus.paths import shared_dir
 
 _CLEANVISION = r"""
@@ -198,7 +199,7 @@ def calibrate(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-m", "--method", default=defocus.DEFAULT_DETECTOR)
+    parser.add_argument("-m", "--method", default=DETECTOR)
     parser.add_argument("--blur-radius", type=float, default=0.015, help="disk radius of set (b), share of long side")
     parser.add_argument("--step", type=int, default=6, help="every STEP-th sharp photo goes into set (d)")
     parser.add_argument("--cleanvision-python", default="/work/cv-venv/bin/python",

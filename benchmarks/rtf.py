@@ -9,15 +9,21 @@ Scoring goes through :func:`defocus.evaluate.evaluate_method`:
   :mod:`defocus.data`: test-split photos, seed 777, 320 px) with its σ ground truth; protocol ``rtf`` with the
   dataset's ``drop_right=0, gt_units="sigma"``; MAE in σ px.
 
+* RTF under protocol ``rtf-dmenet`` too (DMENet's evaluation script: no column dropped), σ and disk-radius px.
+
 Rows: ``karaali-2022`` (ψ = 100), its ablations ψ = 0 (no E-Net) and the expected-value readout of B-Net's softmax,
 optionally other B-Net/E-Net files (``--weights``) and a single-scale B-Net (``--single-scale-bnet``), ``zhuo-sim``
-and ``karaali-jung-2018``. Timing: seconds per 360×360 RTF image and per
-640×427 photo (the RTF image resized; the method's cost depends on its edge count).
+and ``karaali-jung-2018``; with ``--all``, every registered DME method and the combinations built on
+``karaali-2022`` as well (docs/benchmarks.md's one DME table). Timing: median seconds of ``--runs`` calls per
+360×360 RTF image and per 640×427 photo (the RTF image resized; the method's cost depends on its edge count).
+Memory (``--megapixels``): peak RSS of one ``predict`` on ``examples/flower.jpg`` upscaled, in a fresh process per
+row (``speed.peak_memory``), beside that process's RSS before ``predict``.
 
 Usage::
 
     python benchmarks/rtf.py                       # defaults: ../shared/data/real/rtf_sample, 16 synthetic images
     python benchmarks/rtf.py --device cuda --synth-n 60
+    python benchmarks/rtf.py --all --synth-n 60 --runs 3 --megapixels 24 --out dme-table.md
 """
 
 from __future__ import annotations
@@ -36,10 +42,25 @@ from defocus.io import read_image
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from speed import DEFAULT_PHOTO, peak_memory  # noqa: E402
 from timing import median_seconds  # noqa: E402
+
+#: Rows of ``--all`` besides every registered DME method with its defaults: ablations and combinations.
+EXTRA_ROWS = [("karaali-2022 psi=0 (no E-Net)", "karaali-2022", {"psi": 0.0}),
+              ("karaali-2022 expected-value readout", "karaali-2022", {"readout": "expected"}),
+              ("pyramid, base karaali-2022", "pyramid", {"base": "karaali-2022"}),
+              ("focus-guided, base karaali-2022", "focus-guided", {"base": "karaali-2022"}),
+              ("pyramid, base focus-guided", "pyramid", {"base": "focus-guided"})]
 
 
 def rows_to_build(args) -> list[tuple[str, str, dict]]:
+    if args.all:
+        default = defocus.registry.DEFAULT_ESTIMATOR
+        rows = [(f"{n} (default)" if n == default else n, n, {}) for n in defocus.available("dme")]
+        rows = sorted(rows, key=lambda r: r[1] != default) + EXTRA_ROWS
+        if args.weights:
+            rows.append(("karaali-2022 new B-Net, psi=0", "karaali-2022", {"bnet_weights": args.weights[0], "psi": 0.0}))
+        return rows
     rows = [("karaali-2022", "karaali-2022", {}), ("karaali-2022 psi=0 (no E-Net)", "karaali-2022", {"psi": 0.0}),
             ("karaali-2022 expected-value readout", "karaali-2022", {"readout": "expected"})]
     if args.weights:
@@ -64,6 +85,8 @@ def score(method, rtf, synth) -> dict:
         r = evaluate_method(method, rtf, "rtf")
         row.update(rtf_mae_radius=r.summary["mae_radius"], rtf_mae_sigma=r.summary["mae_sigma"],
                    rtf_n=r.summary["n_images"])
+        d = evaluate_method(method, rtf, "rtf-dmenet")
+        row.update(dmenet_mae_radius=d.summary["mae_radius"], dmenet_mae_sigma=d.summary["mae_sigma"])
     s = evaluate_method(method, synth, "rtf")  # the synth dataset scores σ over the whole frame
     row.update(synth_mae_sigma=s.summary["mae_sigma"], synth_mae_radius=s.summary["mae_radius"],
                synth_n=s.summary["n_images"], synth_s=s.seconds_per_image)
@@ -85,6 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dbd", type=Path, default=None,
                    help="also score karaali-2022-dbd on this CUHK copy (protocols ddffnet and br2net)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--all", action="store_true",
+                   help="every registered DME method, plus the ablations and combinations of karaali-2022")
+    p.add_argument("--runs", type=int, default=1, help="timed calls per size (median, after a warm-up call)")
+    p.add_argument("--megapixels", type=float, default=0.0, help="size of the memory run per row (0 = skip)")
+    p.add_argument("--timeout", type=float, default=1200.0, help="seconds allowed for one memory run")
+    p.add_argument("--out", type=Path, help="also write the table to this file")
     args = p.parse_args(argv)
     if args.threads:
         import torch
@@ -106,8 +135,13 @@ def main(argv: list[str] | None = None) -> int:
         if not args.timing_only:
             row.update(score(method, rtf, synth))
         if not args.no_timing:
-            row.update(s360=median_seconds(lambda: method.predict(img360), 1),
-                       s640=median_seconds(lambda: method.predict(img640), 1))
+            row.update(s360=median_seconds(lambda: method.predict(img360), args.runs),
+                       s640=median_seconds(lambda: method.predict(img640), args.runs))
+        del method  # the memory run below is another process; free this one's buffers first
+        if args.megapixels > 0:
+            mem = peak_memory(name, DEFAULT_PHOTO, args.megapixels, args.timeout, dict(opts, device=args.device))
+            row.update(mem_error=mem["error"]) if "error" in mem else row.update(
+                peak_mb=mem["peak_mb"], base_mb=mem["base_mb"], big_s=mem["seconds"])
         table.append(row)
         print(row, flush=True)
 
@@ -120,16 +154,24 @@ def main(argv: list[str] | None = None) -> int:
                   ", ".join(f"{k} {r.summary[k]:.3f}" for k in ("mae", "fbeta", "iou", "accuracy")
                             if isinstance(r.summary.get(k), float)))
 
+    mp = f"{args.megapixels:g} MP"
     cols = [("method", "method", "{}"), ("rtf_mae_radius", "RTF MAE radius px", "{:.3f}"),
-            ("rtf_mae_sigma", "RTF MAE σ px", "{:.3f}"), ("synth_mae_sigma", f"synth MAE σ px (n={args.synth_n})",
-                                                          "{:.3f}"),
-            ("s360", "s / 360×360", "{:.2f}"), ("s640", "s / 640×427", "{:.2f}")]
-    print(f"\ndevice: {args.device}")
-    print("| " + " | ".join(c[1] for c in cols) + " |")
-    print("|" + "---|" * len(cols))
+            ("rtf_mae_sigma", "RTF MAE σ px", "{:.3f}"),
+            ("dmenet_mae_radius", "rtf-dmenet MAE radius px", "{:.3f}"),
+            ("dmenet_mae_sigma", "rtf-dmenet MAE σ px", "{:.3f}"),
+            ("synth_mae_sigma", f"synth MAE σ px (n={args.synth_n})", "{:.3f}"),
+            ("synth_mae_radius", "synth MAE radius px", "{:.3f}"),
+            ("s360", "s / 360×360", "{:.2f}"), ("s640", "s / 640×427", "{:.2f}"),
+            ("peak_mb", f"{mp} peak RSS MB", "{:.0f}"), ("base_mb", f"{mp} RSS before MB", "{:.0f}"),
+            ("big_s", f"{mp} s", "{:.1f}"), ("mem_error", f"{mp} failed", "{}")]
+    used = [c for c in cols if any(c[0] in row for row in table)]
+    lines = [f"device: {args.device}", "| " + " | ".join(c[1] for c in used) + " |", "|" + "---|" * len(used)]
     for row in table:
-        print("| " + " | ".join(fmt.format(row[k]) if k in row and row[k] is not None else "–"
-                                for k, _, fmt in cols) + " |")
+        lines.append("| " + " | ".join(fmt.format(row[k]) if k in row and row[k] is not None else "–"
+                                       for k, _, fmt in used) + " |")
+    print("\n" + "\n".join(lines))
+    if args.out:
+        args.out.write_text("\n".join(lines) + "\n")
     return 0
 
 

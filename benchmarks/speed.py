@@ -26,7 +26,7 @@ import json, sys, time
 import defocus
 from timing import rss_mb, upscaled_photo
 name, photo, mp = sys.argv[1], sys.argv[2], float(sys.argv[3])
-method = defocus.load(name)
+method = defocus.load(name, **(json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}))
 image = upscaled_photo(photo, mp)
 h, w = image.shape[:2]
 base = rss_mb("VmHWM:")
@@ -38,8 +38,12 @@ print(json.dumps({"base_mb": base, "peak_mb": rss_mb("VmHWM:"), "seconds": secon
 """
 
 
-def peak_memory(name: str, photo: Path, megapixels: float, timeout: float) -> dict:
-    return run_child(_CHILD, name, photo, megapixels, timeout=timeout)
+def peak_memory(name: str, photo: Path, megapixels: float, timeout: float, options: dict | None = None) -> dict:
+    """Peak and baseline RSS (MB) and seconds of one ``predict`` of method ``name`` (built with ``options``) on the
+    photo upscaled to ``megapixels``, in a fresh process; ``{"error": ...}`` if it failed."""
+    import json
+
+    return run_child(_CHILD, name, photo, megapixels, json.dumps(options or {}), timeout=timeout)
 
 
 def main(argv: list[str] | None = None) -> int:

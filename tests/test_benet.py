@@ -219,7 +219,7 @@ def test_edge_crop_in_srgb_without_camera_matches_the_patch_sets_rendering():
     photo = (textured_image(400, 400, seed=6) * 255).astype(np.uint8)
     image, labels = benet_data.edge_crop(np.random.default_rng(3), photo, level=9, camera=0.0, linear=False)
     again, _ = benet_data.edge_crop(np.random.default_rng(3), photo, level=0, camera=0.0, linear=False)
-    assert np.all(image == np.rint(image * 255) / 255)  # 8-bit values
+    assert np.allclose(image * 255, np.rint(image * 255), atol=1e-3)  # 8-bit values
     assert set(np.unique(labels)) <= {-1, 9}
     # level 0 (radius 0.5) of the same crop stays closer to sharp than level 9: more fine detail survives
     assert np.abs(np.diff(again, axis=1)).mean() > np.abs(np.diff(image, axis=1)).mean()

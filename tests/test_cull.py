@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from defocus.cli import main
+from defocus.cull.core import DETECTOR
 
 
 def scene(kind: str, h: int = 240, w: int = 320, seed: int = 0) -> np.ndarray:
@@ -43,7 +44,7 @@ def save(path: Path, image: np.ndarray) -> Path:
 def detector():
     import defocus
 
-    return defocus.load(defocus.DEFAULT_DETECTOR)
+    return defocus.load(DETECTOR)
 
 
 @pytest.mark.parametrize("kind, verdict", [("sharp", "sharp"), ("shallow", "shallow-dof"),

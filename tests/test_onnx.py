@@ -168,7 +168,7 @@ def test_detect_with_the_onnx_runtime_writes_the_torch_maps(tmp_path, cache):
             "cache": ["--runtime", "onnx"]}
     maps = {}
     for label, flags in runs.items():
-        assert main(["detect", *map(str, EXAMPLES), "-o", str(tmp_path / label), *flags]) == 0
+        assert main(["detect", *map(str, EXAMPLES), "-m", "light-dffnet", "-o", str(tmp_path / label), *flags]) == 0
         maps[label] = read_maps(tmp_path / label)
     assert len(maps["torch"]) == len(EXAMPLES)
     for label in ("file", "cache"):

@@ -385,6 +385,8 @@ def test_realism_is_off_by_default_and_checked():
         Realism(lens_psfs=1.5)
     with pytest.raises(ValueError, match="demosaic"):
         Realism(demosaic=-0.1)
+    with pytest.raises(ValueError, match="chromatic"):
+        Realism(chromatic=2)
 
 
 @needs_shared
@@ -403,6 +405,25 @@ def test_realism_changes_only_what_it_is_asked_to():
     mosaic = [render_sample(sample_rng(3, i), 96, realism=Realism(demosaic=1.0)) for i in range(6)]
     assert all((a.blur_mask == b.blur_mask).mean() > 0.98 for a, b in zip(plain, mosaic))
     assert any(not np.array_equal(a.image, b.image) for a, b in zip(plain, mosaic))
+    chroma = [render_sample(sample_rng(3, i), 96, realism=Realism(chromatic=1.0)) for i in range(6)]
+    for a, b in zip(plain, chroma):  # labels are green's, so exactly those of the plain scene
+        np.testing.assert_array_equal(a.coc_radius, b.coc_radius)
+        assert not np.array_equal(a.image, b.image)
+
+
+def test_chromatic_aberration_colours_the_edges_of_an_in_focus_grey_step():
+    """A sharp grey edge stays grey without aberration; with it, red and blue part from green at the edge only."""
+    from defocus.synth.dataset import _with_chromatic_aberration
+    from defocus.synth.render import Layer
+
+    color = np.zeros((64, 64, 3), np.float32)
+    color[:, 32:] = 0.8
+    layer = Layer(color=color, alpha=np.ones((64, 64), np.float32), signed_radius=np.zeros((64, 64), np.float32))
+    plain = _with_chromatic_aberration([layer], "disk", color, axial=0.0, lateral=0.0)
+    np.testing.assert_allclose(plain, color, atol=1e-6)  # nothing to add: grey, in focus, no magnification
+    fringe = _with_chromatic_aberration([layer], "disk", color, axial=1.0, lateral=0.0)
+    spread = np.abs(fringe[..., 0] - fringe[..., 1]) + np.abs(fringe[..., 2] - fringe[..., 1])
+    assert spread[:, 28:36].max() > 0.05 and spread[:, :24].max() < 1e-6 and spread[:, 40:].max() < 1e-6
 
 
 @needs_shared

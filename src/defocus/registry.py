@@ -72,8 +72,9 @@ NETWORK_DETECTOR = "defocus.methods.networks:NetworkDetector"
 #: Where the network architectures are registered (their modules hold the ``PRETRAINED`` lists).
 MODELS_MODULE = "defocus.nets.models"
 
-#: The method ``defocus detect`` uses when no ``-m`` is given.
-DEFAULT_DETECTOR = "light-dffnet"
+#: The method ``defocus detect`` uses when no ``-m`` is given: the most accurate bundled detector on held-out
+#: synthetic scenes and on independent real photos (docs/benchmarks.md); ``light-dffnet`` is the fast one.
+DEFAULT_DETECTOR = "dffnet"
 #: The method ``defocus estimate`` uses when no ``-m`` is given: the most accurate on the RTF sample of every
 #: estimator measured (docs/benchmarks.md, "Defocus map accuracy"), 1.4 s per 360×360 RTF image on a 2-core CPU.
 DEFAULT_ESTIMATOR: str | None = "karaali-2022"

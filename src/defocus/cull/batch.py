@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import OutputExistsError
 from ..io import MAX_PIXELS, blur_overlay, find_images, write_image
-from .core import assess, normalised
+from .core import DETECTOR, assess, normalised
 from .raw import PHOTO_SUFFIXES, read_photo
 from .report import REPORT_FILES, sidecar_path, stage_sidecar, write_reports
 
@@ -54,7 +54,7 @@ def cull(inputs: list[str], out: str | Path, *, detector=None, subject=None, rec
         Files, folders (image and RAW files in them; with ``recursive`` in their sub-folders too) and patterns.
     out : folder
         Receives ``report.csv``, ``report.json``, ``report.html`` and ``thumbs/`` (the sheet's pictures).
-    detector : loaded blur detector or registered name (default :data:`defocus.registry.DEFAULT_DETECTOR`)
+    detector : loaded blur detector or registered name (default :data:`defocus.cull.core.DETECTOR`)
     subject : (x, y, w, h) in fractions, optional
         The region every photo's subject is in (:func:`defocus.cull.assess`).
     xmp : bool
@@ -75,7 +75,7 @@ def cull(inputs: list[str], out: str | Path, *, detector=None, subject=None, rec
 
     out = Path(out)
     if args is None and (detector is None or isinstance(detector, str)):
-        detector = registry.load(detector or registry.DEFAULT_DETECTOR)
+        detector = registry.load(detector or DETECTOR)
     if not force:
         for name in REPORT_FILES:
             if (out / name).exists():

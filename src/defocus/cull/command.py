@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .. import registry
+from .core import DETECTOR
 
 
 def _region(text: str):
@@ -19,7 +19,7 @@ def _region(text: str):
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..cli import add_batch_arguments
 
-    add_batch_arguments(p, registry.DEFAULT_DETECTOR, "dbd")
+    add_batch_arguments(p, DETECTOR, "dbd")
     p.add_argument("-r", "--recursive", action="store_true",
                    help="also the photos in sub-folders of folder inputs (and '**' in patterns)")
     p.add_argument("--subject", type=_region, metavar="X,Y,W,H",

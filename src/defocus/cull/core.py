@@ -27,6 +27,10 @@ import numpy as np
 #: The three verdicts, best first (the order reports are sorted in).
 VERDICTS = ("sharp", "shallow-dof", "missed-focus")
 
+#: The blur detector culling uses unless told otherwise: the thresholds below were calibrated on its maps
+#: (docs/cull.md), so it stays when the package's default detector changes.
+DETECTOR = "light-dffnet"
+
 #: Long side in px of the copy every photo is judged at (smaller photos are upscaled to it, larger ones reduced).
 LONG_SIDE = 640
 
@@ -196,7 +200,7 @@ def assess(image: np.ndarray, detector=None, *, subject=None, long_side: int = L
     ----------
     image : ndarray (H, W, 3) float32 RGB in [0, 1] (as :func:`defocus.read_image` returns)
     detector : a blur detector (``defocus.load(name)``, task "dbd") or a registered name; default
-        :data:`defocus.registry.DEFAULT_DETECTOR`. Pass a loaded one when judging many photos.
+        :data:`DETECTOR`. Pass a loaded one when judging many photos.
     subject : (x, y, w, h) in fractions of the width and height, optional
         The region the photographer meant to be sharp; default: found from the blur map (:func:`find_subject`).
     long_side : int
@@ -210,7 +214,7 @@ def assess(image: np.ndarray, detector=None, *, subject=None, long_side: int = L
     from ..filters import gray
 
     if detector is None or isinstance(detector, str):
-        detector = registry.load(detector or registry.DEFAULT_DETECTOR)
+        detector = registry.load(detector or DETECTOR)
     if getattr(detector, "task", "dbd") != "dbd":
         raise ValueError(f"{getattr(detector, 'name', detector)!r} is a {detector.task} method; culling needs a "
                          "blur detector (task dbd)")

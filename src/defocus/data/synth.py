@@ -84,7 +84,8 @@ def _as_int(value: Any, option: str, lowest: int) -> int:
 
 
 def open_synth(root=None, n: int = BENCHMARK_SCENES, size: int = BENCHMARK_SIZE, seed: int = BENCHMARK_SEED,
-               split: str = "test", task: str = "dbd", lens_psfs: float = 0.0, demosaic: float = 0.0) -> Dataset:
+               split: str = "test", task: str = "dbd", lens_psfs: float = 0.0, demosaic: float = 0.0,
+               chromatic: float = 0.0) -> Dataset:
     """The benchmarks' synthetic test set (or another split, seed or size of the same engine).
 
     Parameters
@@ -102,7 +103,7 @@ def open_synth(root=None, n: int = BENCHMARK_SCENES, size: int = BENCHMARK_SIZE,
         Which source photos; ``"test"`` photos are held out of training and validation.
     task : {"dbd", "dme"}
         Score blur masks (DBD) or σ maps (DME); ``defocus evaluate --method`` picks the method's task.
-    lens_psfs, demosaic : float
+    lens_psfs, demosaic, chromatic : float
         The engine's optional realism (:class:`defocus.synth.dataset.Realism`), probabilities in [0, 1]; default 0.
 
     Returns
@@ -118,10 +119,10 @@ def open_synth(root=None, n: int = BENCHMARK_SCENES, size: int = BENCHMARK_SIZE,
     task = as_choice(task, "task", ("dbd", "dme"))
     shared = None if root is None or str(root) == "" else str(Path(root).expanduser())
     from ..synth import SynthDataset
-    from ..synth.dataset import Realism
+    from ..synth.dataset import REALISM_FIELDS, Realism
 
     try:
-        realism = Realism(lens_psfs=float(lens_psfs), demosaic=float(demosaic))
+        realism = Realism(lens_psfs=float(lens_psfs), demosaic=float(demosaic), chromatic=float(chromatic))
     except (TypeError, ValueError) as exc:
         raise DatasetError(f"synth options: {exc}") from None
     SynthDataset(1, size=size, seed=seed, split=split, shared=shared)  # a missing data folder fails here, once
@@ -131,5 +132,5 @@ def open_synth(root=None, n: int = BENCHMARK_SCENES, size: int = BENCHMARK_SIZE,
     return Dataset(samples, name=f"synth_{split}" + ("_realism" if extra else ""), task=task,
                    root=Path(shared or "."), kind="synth",
                    layout=f"{n} scenes of {size} px rendered from the {split} photos, seed {seed}"
-                          + (f", lens_psfs {realism.lens_psfs}, demosaic {realism.demosaic}" if extra else ""),
+                          + "".join(f", {k} {getattr(realism, k)}" for k in REALISM_FIELDS if getattr(realism, k)),
                    protocol_defaults=_DME_SCORING if task == "dme" else {})

@@ -143,12 +143,25 @@ PRETRAINED = [
         name="dffnet",
         arch="dffnet",
         arch_kwargs=_MOBILENETV2,
+        file="dffnet_mobilenetv2_synth_v2.safetensors",
+        sha256="c5e3d09a534745796b1eced1ce37afd8463aca68418d3f4aa5d04b47fc51309d",
+        recipe="ddffnet-stage1-mobilenetv2-cpu-continued",
+        runtime="onnx",  # onnxruntime measured about 2x faster for it (docs/onnx.md)
+        summary="DFFNet's decoder (RFB, dense fusion, side attention) on MobileNetV2 (paper: ResNeSt-101), trained on "
+                "synthetic defocus, then 1500 steps more on fresh scenes; D-DFFNet's stage-1 model",
+        paper=_PAPER,
+        decisive={"temperature": 0.0625, "bias": 0.0},  # benchmarks/calibrate.py, docs/calibration.md
+    ),
+    Pretrained(
+        name="dffnet.v1",
+        arch="dffnet",
+        arch_kwargs=_MOBILENETV2,
         file="dffnet_mobilenetv2_synth.safetensors",
         sha256="8a3bb477825398c0e4efe913f5226a655c892fe70b754ea8774eab8f715ded0e",
         recipe="ddffnet-stage1-mobilenetv2-cpu",
-        runtime="onnx",  # onnxruntime measured about 2x faster for it (docs/onnx.md)
-        summary="DFFNet's decoder (RFB, dense fusion, side attention) on MobileNetV2 (paper: ResNeSt-101), trained on "
-                "synthetic defocus; D-DFFNet's stage-1 model",
+        runtime="onnx",
+        summary="dffnet's first weights (1000 steps on synthetic defocus), the start of today's dffnet and the teacher "
+                "of d-dffnet",
         paper=_PAPER,
     ),
     Pretrained(
@@ -160,7 +173,7 @@ PRETRAINED = [
         sha256="be260eaba5c8bfde4aa8733832fb3c4a0477b3dc7b1913e1b4aa4b3a7829681b",
         recipe="ddffnet-stage2-mobilenetv2-cpu",
         runtime="onnx",  # onnxruntime measured about 2x faster for it (docs/onnx.md)
-        summary="D-DFFNet: DFFNet (MobileNetV2) distilled from the bundled DFFNet only; no depth teacher "
+        summary="D-DFFNet: DFFNet (MobileNetV2) distilled from dffnet.v1 only; no depth teacher "
                 "(no depth model is available here), so not the paper's depth distillation",
         paper=_PAPER,
     ),

@@ -26,6 +26,7 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ..units import radius_to_sigma
@@ -55,16 +56,29 @@ class Realism:
     demosaic : float
         Probability that the camera samples the frame through a Bayer colour filter and demosaics it (after the
         sensor noise, before the tone curve), as every raw pipeline does.
+    chromatic : float
+        Probability of chromatic aberration: axial (red and blue focus :data:`AXIAL_CA_PX` px of CoC radius on
+        either side of green, so in-focus edges get coloured fringes and blurred ones a coloured tint) and lateral
+        (red and blue magnified by ±:data:`LATERAL_CA` about the centre). The labels stay green's.
     """
 
     lens_psfs: float = 0.0
     demosaic: float = 0.0
+    chromatic: float = 0.0
 
     def __post_init__(self):
-        for name in ("lens_psfs", "demosaic"):
+        for name in REALISM_FIELDS:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
                 raise ValueError(f"Realism.{name} must be a probability in [0, 1], not {v!r}")
+
+
+#: The options of :class:`Realism`, as training configs and the synth dataset name them.
+REALISM_FIELDS = ("lens_psfs", "demosaic", "chromatic")
+#: Ranges of the chromatic aberration draw: axial shift of the red/blue CoC radius in px (at the rendered size),
+#: lateral magnification difference of red/blue against green.
+AXIAL_CA_PX = (0.2, 1.0)
+LATERAL_CA = (0.0, 0.003)
 
 _SPLIT_CODE = {s: i for i, s in enumerate(SPLITS)}
 
@@ -184,6 +198,9 @@ def render_scaled(
     scene = build_scene(rng, sources, side, kind)
     if realism.lens_psfs > 0 and psf == "disk" and rng.random() < realism.lens_psfs:  # drawn after the scene: same scene
         psf = _pick_lens_profile(rng)
+    chroma = None
+    if realism.chromatic > 0 and rng.random() < realism.chromatic:
+        chroma = (float(rng.uniform(*AXIAL_CA_PX)) * float(rng.choice([-1.0, 1.0])), float(rng.uniform(*LATERAL_CA)))
     camera_state = rng.bit_generator.state
     top, left = (side - h) // 2, (side - w) // 2
     samples = []
@@ -193,6 +210,8 @@ def render_scaled(
         layers = [replace(layer, signed_radius=np.asarray(layer.signed_radius, np.float32) * np.float32(scale))
                   for layer in scene.layers] if scale != 1.0 else scene.layers
         result = render(layers, psf)
+        if chroma is not None:
+            result = replace(result, image=_with_chromatic_aberration(layers, psf, result.image, *chroma))
         rng.bit_generator.state = camera_state
         image = apply_camera(rng, result.image, effects=camera, demosaic=realism.demosaic)
         image = np.ascontiguousarray(image[top : top + h, left : left + w])
@@ -206,6 +225,20 @@ def render_scaled(
             psf=psf,
         ))
     return samples
+
+
+def _with_chromatic_aberration(layers, psf: str, image: np.ndarray, axial: float, lateral: float) -> np.ndarray:
+    """``image`` (green's rendering) with red and blue rendered ``±axial`` px of signed CoC radius off green's focus
+    and magnified by ``1 ± lateral`` about the centre."""
+    image = image.copy()
+    h, w = image.shape[:2]
+    for channel, sign in ((0, 1.0), (2, -1.0)):
+        shifted = [replace(layer, signed_radius=np.asarray(layer.signed_radius, np.float32) + np.float32(sign * axial))
+                   for layer in layers]
+        plane = np.ascontiguousarray(render(shifted, psf).image[..., channel])
+        zoom = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), 0.0, 1.0 + sign * lateral)
+        image[..., channel] = cv2.warpAffine(plane, zoom, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return image
 
 
 def _pick_lens_profile(rng: np.random.Generator) -> str:

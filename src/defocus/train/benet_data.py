@@ -174,9 +174,8 @@ def edge_crop(rng: np.random.Generator, sharp: np.ndarray, level: int, *, camera
         image = apply_camera(rng, light, effects=bool(rng.random() < camera), shake=False)
     else:
         srgb = blur(crop.astype(np.float32) / np.float32(255.0), float(RADII[level]), exact=True)
-        effects = bool(rng.random() < camera)  # the camera expects linear light: decode the blurred sRGB first
-        image = apply_camera(rng, srgb_to_linear(srgb), effects=effects, shake=False) if effects else (
-            np.rint(np.clip(srgb, 0.0, 1.0) * 255.0).astype(np.float32) / np.float32(255.0))
+        # the camera expects linear light: decode the blurred sRGB first (effects=False re-encodes it to 8 bits)
+        image = apply_camera(rng, srgb_to_linear(srgb), effects=bool(rng.random() < camera), shake=False)
     ys, xs = _interior_edges(image)
     if len(ys) > MAX_EDGES:
         keep = rng.choice(len(ys), MAX_EDGES, replace=False)

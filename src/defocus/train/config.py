@@ -43,9 +43,9 @@ class SynthData:
         How many times the synthetic set appears in one epoch (weights it against real folders).
     sigma : bool
         Also keep each scene's exact σ map (the defocus-map task's target; a pool then stores it as float16).
-    lens_psfs, demosaic : float
-        Optional realism of the engine (:class:`defocus.synth.dataset.Realism`): probability of lens-profile discs
-        and of Bayer demosaicing; 0 (default) renders the standard scenes.
+    lens_psfs, demosaic, chromatic : float
+        Optional realism of the engine (:class:`defocus.synth.dataset.Realism`): probability of lens-profile discs,
+        of Bayer demosaicing and of chromatic aberration; 0 (default) renders the standard scenes.
     """
 
     length: int = 2000
@@ -56,12 +56,13 @@ class SynthData:
     sigma: bool = False
     lens_psfs: float = 0.0
     demosaic: float = 0.0
+    chromatic: float = 0.0
 
     def realism(self):
         """The engine options as a :class:`defocus.synth.dataset.Realism`."""
-        from ..synth.dataset import Realism
+        from ..synth.dataset import REALISM_FIELDS, Realism
 
-        return Realism(lens_psfs=self.lens_psfs, demosaic=self.demosaic)
+        return Realism(**{name: getattr(self, name) for name in REALISM_FIELDS})
 
 
 @dataclass
@@ -454,17 +455,17 @@ RECIPES: dict[str, TrainConfig] = {r.name: r for r in [
     _DFFNET_MOBILENETV2_CPU,
     # The bundled dffnet and light-dffnet trained 1500 steps more, every tensor, on a fresh pool of 4000 standard
     # scenes (seed 12), Adam 3e-4 poly — the ablations of docs/training.md found more training on fresh scenes to be
-    # what pays. Candidates: run once, not yet scored or bundled.
+    # what pays. The dffnet run is the bundled dffnet since 2026-12-07; the light-dffnet run was not bundled.
     replace(_DFFNET_MOBILENETV2_CPU, name="ddffnet-stage1-mobilenetv2-cpu-continued", pretrained=False,
             init_from="bundled:dffnet_mobilenetv2_synth.safetensors", init_prefix="", steps=1500, lr=3e-4,
             warmup_steps=0, seed=6, synth=SynthData(length=4000, size=320, seed=12, pool=True), val_every=500,
-            checkpoint_every=50, description="the bundled dffnet trained 1500 steps more on fresh scenes, ~35 min on "
-                                             "1 CPU thread (a candidate, not bundled)"),
+            checkpoint_every=50, description="dffnet.v1 trained 1500 steps more on fresh scenes, ~30 min on 1 CPU "
+                                             "thread (the bundled dffnet)"),
     replace(_CPU_POOL, name="light-dffnet-mobilenetv2-cpu-continued", crop=224, pretrained=False,
             init_from=_BUNDLED_LIGHT_DFFNET, init_prefix="", steps=1500, lr=3e-4, warmup_steps=0, seed=6,
             synth=SynthData(length=4000, size=320, seed=12, pool=True), val_every=500, checkpoint_every=50,
             val_synth=24, description="the bundled light-dffnet trained 1500 steps more on fresh scenes, ~20 min "
-                                      "on 1 CPU thread (a candidate, not bundled)"),
+                                      "on 1 CPU thread (scored, not bundled)"),
     # D-DFFNet stage 2 on a CPU: a fresh student (decoder random, encoder initialised like stage 1's) distils its
     # encoder taps from the frozen bundled DFFNet (sha256-checked as every bundled file) through 1×1 projectors, β of
     # Eq. 9. No depth teacher: none can be had here (add "distill": {"depth_teacher": "midas_v21….pt"}).
@@ -553,7 +554,9 @@ def _check(cfg: TrainConfig, where: str) -> TrainConfig:
         problems.append(f"patches.kind must be 'bnet' or 'enet', not {cfg.patches.kind!r}")
     if cfg.schedule not in ("poly", "step", "exp"):
         problems.append(f"schedule must be 'poly', 'step' or 'exp', not {cfg.schedule!r}")
-    for name in ("lens_psfs", "demosaic"):
+    from ..synth.dataset import REALISM_FIELDS
+
+    for name in REALISM_FIELDS:
         v = getattr(cfg.synth, name)
         if not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
             problems.append(f"synth.{name} must be a probability in [0, 1], not {v!r}")

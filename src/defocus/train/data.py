@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from ..io import atomic_write
+from ..synth.dataset import REALISM_FIELDS
 from .config import Augment, RealData, SynthData
 
 POOL_CHUNK = 100  # scenes per pool file
@@ -134,7 +135,7 @@ def render_pool(folder: str | os.PathLike, synth: SynthData, workers: int = 1, p
     spec = {"length": synth.length, "size": synth.size, "seed": synth.seed, "split": "train"}
     if synth.sigma:  # only then: pools rendered before σ maps existed keep their spec
         spec["sigma"] = True
-    for name in ("lens_psfs", "demosaic"):  # likewise
+    for name in REALISM_FIELDS:  # likewise
         if getattr(synth, name):
             spec[name] = getattr(synth, name)
     spec_file = folder / "pool.json"
