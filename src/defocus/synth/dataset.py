@@ -60,11 +60,16 @@ class Realism:
         Probability of chromatic aberration: axial (red and blue focus :data:`AXIAL_CA_PX` px of CoC radius on
         either side of green, so in-focus edges get coloured fringes and blurred ones a coloured tint) and lateral
         (red and blue magnified by ±:data:`LATERAL_CA` about the centre). The labels stay green's.
+    cats_eye : float
+        Probability that a disk-PSF sample's discs turn into cat's eyes away from the frame's centre (mechanical
+        vignetting): the PSF goes from the disc at the centre to :func:`defocus.synth.psf.kernel`'s ``"cats_eye:K"``
+        shapes, oriented along the direction to the centre, at the corners.
     """
 
     lens_psfs: float = 0.0
     demosaic: float = 0.0
     chromatic: float = 0.0
+    cats_eye: float = 0.0
 
     def __post_init__(self):
         for name in REALISM_FIELDS:
@@ -74,7 +79,7 @@ class Realism:
 
 
 #: The options of :class:`Realism`, as training configs and the synth dataset name them.
-REALISM_FIELDS = ("lens_psfs", "demosaic", "chromatic")
+REALISM_FIELDS = ("lens_psfs", "demosaic", "chromatic", "cats_eye")
 #: Ranges of the chromatic aberration draw: axial shift of the red/blue CoC radius in px (at the rendered size),
 #: lateral magnification difference of red/blue against green.
 AXIAL_CA_PX = (0.2, 1.0)
@@ -198,6 +203,7 @@ def render_scaled(
     scene = build_scene(rng, sources, side, kind)
     if realism.lens_psfs > 0 and psf == "disk" and rng.random() < realism.lens_psfs:  # drawn after the scene: same scene
         psf = _pick_lens_profile(rng)
+    cats_eye = bool(realism.cats_eye > 0 and psf == "disk" and rng.random() < realism.cats_eye)
     chroma = None
     if realism.chromatic > 0 and rng.random() < realism.chromatic:
         chroma = (float(rng.uniform(*AXIAL_CA_PX)) * float(rng.choice([-1.0, 1.0])), float(rng.uniform(*LATERAL_CA)))
@@ -210,6 +216,8 @@ def render_scaled(
         layers = [replace(layer, signed_radius=np.asarray(layer.signed_radius, np.float32) * np.float32(scale))
                   for layer in scene.layers] if scale != 1.0 else scene.layers
         result = render(layers, psf)
+        if cats_eye:
+            result = replace(result, image=_with_cats_eyes(layers, result.image))
         if chroma is not None:
             result = replace(result, image=_with_chromatic_aberration(layers, psf, result.image, *chroma))
         rng.bit_generator.state = camera_state
@@ -239,6 +247,28 @@ def _with_chromatic_aberration(layers, psf: str, image: np.ndarray, axial: float
         zoom = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), 0.0, 1.0 + sign * lateral)
         image[..., channel] = cv2.warpAffine(plane, zoom, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     return image
+
+
+def _with_cats_eyes(layers, image: np.ndarray) -> np.ndarray:
+    """``image`` (the disk-PSF rendering) blended towards the cat's-eye renderings with the square of the distance
+    from the centre (0 there, 1 at the corners), each pixel between the two kernels whose directions flank its own."""
+    from .psf import CATS_EYE_DIRECTIONS, CATS_EYE_KINDS
+
+    h, w = image.shape[:2]
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    x, y = x - (w - 1) / 2, y - (h - 1) / 2
+    reach = np.float32(np.hypot((w - 1) / 2, (h - 1) / 2))
+    edge = ((x * x + y * y) / (reach * reach))[..., None]
+    sector = (np.arctan2(y, x) % (2 * np.pi)) / (2 * np.pi / CATS_EYE_DIRECTIONS)
+    first = np.floor(sector).astype(np.int64) % CATS_EYE_DIRECTIONS
+    frac = (sector - np.floor(sector))[..., None]
+    eyes = np.zeros_like(image)
+    for k, kind in enumerate(CATS_EYE_KINDS):
+        weight = np.where((first == k)[..., None], 1.0 - frac, 0.0) + np.where(
+            (first == (k - 1) % CATS_EYE_DIRECTIONS)[..., None], frac, 0.0)
+        if weight.any():
+            eyes += weight.astype(np.float32) * render(layers, kind).image
+    return (1.0 - edge) * image + edge * eyes
 
 
 def _pick_lens_profile(rng: np.random.Generator) -> str:
