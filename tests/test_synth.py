@@ -418,12 +418,12 @@ def test_realism_changes_only_what_it_is_asked_to():
 
 
 def test_cats_eye_kernels_are_clipped_discs_pointing_their_way():
-    k = psf.kernel(6.0, "cats_eye:0")
+    k = psf.kernel(6.0, "cats_eye:0:60")
     disc = psf.kernel(6.0)
     assert k.shape == disc.shape and abs(k.sum() - 1) < 1e-5 and (k > 0).sum() < 0.8 * (disc > 0).sum()
     cols = np.arange(k.shape[1]) - k.shape[1] // 2
     assert (k.sum(axis=0) * cols).sum() < -0.5  # stored point-reflected: the kept part lies opposite direction 0
-    np.testing.assert_allclose(psf.kernel(6.0, "cats_eye:2"), np.rot90(k, -1), atol=1e-6)  # 90° on (y down)
+    np.testing.assert_allclose(psf.kernel(6.0, "cats_eye:2:60"), np.rot90(k, -1), atol=1e-6)  # 90° on (y down)
     image = np.zeros((41, 41), np.float32)
     image[20, 20] = 1.0  # the PSF itself: light spreads towards direction 0 (+x)
     spread = psf.convolve(image, k)

@@ -249,26 +249,41 @@ def _with_chromatic_aberration(layers, psf: str, image: np.ndarray, axial: float
     return image
 
 
+def _interpolation_weights(position: np.ndarray, count: int, *, cyclic: bool) -> list[np.ndarray]:
+    """Linear-interpolation weights of ``count`` nodes at 0, 1, … for every value of ``position`` (cyclic: node
+    ``count`` is node 0 again); they sum to 1 at every pixel."""
+    low = np.floor(position)
+    frac = (position - low).astype(np.float32)
+    low = low.astype(np.int64)
+    high = low + 1
+    if cyclic:
+        low, high = low % count, high % count
+    else:
+        low, high = np.clip(low, 0, count - 1), np.clip(high, 0, count - 1)
+    return [np.where(low == k, 1.0 - frac, 0.0).astype(np.float32) + np.where(high == k, frac, 0.0).astype(np.float32)
+            for k in range(count)]
+
+
 def _with_cats_eyes(layers, image: np.ndarray) -> np.ndarray:
-    """``image`` (the disk-PSF rendering) blended towards the cat's-eye renderings with the square of the distance
-    from the centre (0 there, 1 at the corners), each pixel between the two kernels whose directions flank its own."""
-    from .psf import CATS_EYE_DIRECTIONS, CATS_EYE_KINDS
+    """``image`` (the disk-PSF rendering) with its PSF turned into cat's eyes away from the centre: the clipping disc's
+    shift grows with the squared distance from the centre (0 there, the largest of :data:`~.psf.CATS_EYE_SHIFTS` at the
+    corners) and points along the pixel's direction; each pixel interpolates the renderings of the flanking kernels."""
+    from .psf import CATS_EYE_DIRECTIONS, CATS_EYE_SHIFTS
 
     h, w = image.shape[:2]
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     x, y = x - (w - 1) / 2, y - (h - 1) / 2
-    reach = np.float32(np.hypot((w - 1) / 2, (h - 1) / 2))
-    edge = ((x * x + y * y) / (reach * reach))[..., None]
-    sector = (np.arctan2(y, x) % (2 * np.pi)) / (2 * np.pi / CATS_EYE_DIRECTIONS)
-    first = np.floor(sector).astype(np.int64) % CATS_EYE_DIRECTIONS
-    frac = (sector - np.floor(sector))[..., None]
-    eyes = np.zeros_like(image)
-    for k, kind in enumerate(CATS_EYE_KINDS):
-        weight = np.where((first == k)[..., None], 1.0 - frac, 0.0) + np.where(
-            (first == (k - 1) % CATS_EYE_DIRECTIONS)[..., None], frac, 0.0)
-        if weight.any():
-            eyes += weight.astype(np.float32) * render(layers, kind).image
-    return (1.0 - edge) * image + edge * eyes
+    edge = (x * x + y * y) / np.float32(((w - 1) / 2) ** 2 + ((h - 1) / 2) ** 2)
+    by_shift = _interpolation_weights(edge * len(CATS_EYE_SHIFTS), len(CATS_EYE_SHIFTS) + 1, cyclic=False)
+    by_direction = _interpolation_weights((np.arctan2(y, x) % (2 * np.pi)) / (2 * np.pi / CATS_EYE_DIRECTIONS),
+                                          CATS_EYE_DIRECTIONS, cyclic=True)
+    out = by_shift[0][..., None] * image
+    for level, shift in enumerate(CATS_EYE_SHIFTS, start=1):
+        for k in range(CATS_EYE_DIRECTIONS):
+            weight = by_shift[level] * by_direction[k]
+            if weight.any():
+                out += weight[..., None] * render(layers, f"cats_eye:{k}:{shift}").image
+    return out
 
 
 def _pick_lens_profile(rng: np.random.Generator) -> str:
