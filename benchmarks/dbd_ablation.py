@@ -8,6 +8,7 @@ recipe ``ddffnet-stage1-mobilenetv2-cpu``; arms differ only in their data:
                  spherical-aberration cores, onion rings: ``synth.lens_psfs = 0.5``);
 * ``demosaic`` — Bayer sampling and demosaicing in half the camera passes (``synth.demosaic = 0.5``);
 * ``chromatic`` — axial and lateral chromatic aberration in half the scenes (``synth.chromatic = 0.5``);
+* ``cats_eye`` — cat's-eye discs towards the corners in half the disk-PSF samples (``synth.cats_eye = 0.5``);
 * ``pseudo``   — the control's scenes plus real unlabelled photos (the train split of ``B_shallow_dof`` and of the
                  masked photos) labelled by the bundled ``dffnet`` with flips, the photos it leaves ≤ 20 % undecided
                  (:mod:`defocus.train.pseudo`).
@@ -45,6 +46,7 @@ ARMS = {
     "lens": {"synth": {"lens_psfs": 0.5}},
     "demosaic": {"synth": {"demosaic": 0.5}},
     "chromatic": {"synth": {"chromatic": 0.5}},
+    "cats_eye": {"synth": {"cats_eye": 0.5}},
     "pseudo": {"real": [{"kind": "folder", "root": "PSEUDO", "options": {"polarity": "blur"}}]},
 }
 

@@ -387,6 +387,8 @@ def test_realism_is_off_by_default_and_checked():
         Realism(demosaic=-0.1)
     with pytest.raises(ValueError, match="chromatic"):
         Realism(chromatic=2)
+    with pytest.raises(ValueError, match="cats_eye"):
+        Realism(cats_eye=-1)
 
 
 @needs_shared
@@ -409,6 +411,23 @@ def test_realism_changes_only_what_it_is_asked_to():
     for a, b in zip(plain, chroma):  # labels are green's, so exactly those of the plain scene
         np.testing.assert_array_equal(a.coc_radius, b.coc_radius)
         assert not np.array_equal(a.image, b.image)
+    eyes = [render_sample(sample_rng(3, i), 96, realism=Realism(cats_eye=1.0)) for i in range(6)]
+    for a, b in zip(plain, eyes):  # only disk-PSF samples change, and never their labels
+        np.testing.assert_array_equal(a.coc_radius, b.coc_radius)
+        assert np.array_equal(a.image, b.image) == (a.psf != "disk")
+
+
+def test_cats_eye_kernels_are_clipped_discs_pointing_their_way():
+    k = psf.kernel(6.0, "cats_eye:0:60")
+    disc = psf.kernel(6.0)
+    assert k.shape == disc.shape and abs(k.sum() - 1) < 1e-5 and (k > 0).sum() < 0.8 * (disc > 0).sum()
+    cols = np.arange(k.shape[1]) - k.shape[1] // 2
+    assert (k.sum(axis=0) * cols).sum() < -0.5  # stored point-reflected: the kept part lies opposite direction 0
+    np.testing.assert_allclose(psf.kernel(6.0, "cats_eye:2:60"), np.rot90(k, -1), atol=1e-6)  # 90° on (y down)
+    image = np.zeros((41, 41), np.float32)
+    image[20, 20] = 1.0  # the PSF itself: light spreads towards direction 0 (+x)
+    spread = psf.convolve(image, k)
+    assert (spread.sum(axis=0) * (np.arange(41) - 20)).sum() > 0.5
 
 
 def test_chromatic_aberration_colours_the_edges_of_an_in_focus_grey_step():

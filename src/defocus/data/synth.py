@@ -85,7 +85,7 @@ def _as_int(value: Any, option: str, lowest: int) -> int:
 
 def open_synth(root=None, n: int = BENCHMARK_SCENES, size: int = BENCHMARK_SIZE, seed: int = BENCHMARK_SEED,
                split: str = "test", task: str = "dbd", lens_psfs: float = 0.0, demosaic: float = 0.0,
-               chromatic: float = 0.0) -> Dataset:
+               chromatic: float = 0.0, cats_eye: float = 0.0) -> Dataset:
     """The benchmarks' synthetic test set (or another split, seed or size of the same engine).
 
     Parameters
@@ -103,7 +103,7 @@ def open_synth(root=None, n: int = BENCHMARK_SCENES, size: int = BENCHMARK_SIZE,
         Which source photos; ``"test"`` photos are held out of training and validation.
     task : {"dbd", "dme"}
         Score blur masks (DBD) or σ maps (DME); ``defocus evaluate --method`` picks the method's task.
-    lens_psfs, demosaic, chromatic : float
+    lens_psfs, demosaic, chromatic, cats_eye : float
         The engine's optional realism (:class:`defocus.synth.dataset.Realism`), probabilities in [0, 1]; default 0.
 
     Returns
@@ -122,7 +122,8 @@ def open_synth(root=None, n: int = BENCHMARK_SCENES, size: int = BENCHMARK_SIZE,
     from ..synth.dataset import REALISM_FIELDS, Realism
 
     try:
-        realism = Realism(lens_psfs=float(lens_psfs), demosaic=float(demosaic), chromatic=float(chromatic))
+        realism = Realism(lens_psfs=float(lens_psfs), demosaic=float(demosaic), chromatic=float(chromatic),
+                          cats_eye=float(cats_eye))
     except (TypeError, ValueError) as exc:
         raise DatasetError(f"synth options: {exc}") from None
     SynthDataset(1, size=size, seed=seed, split=split, shared=shared)  # a missing data folder fails here, once

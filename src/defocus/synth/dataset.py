@@ -60,11 +60,16 @@ class Realism:
         Probability of chromatic aberration: axial (red and blue focus :data:`AXIAL_CA_PX` px of CoC radius on
         either side of green, so in-focus edges get coloured fringes and blurred ones a coloured tint) and lateral
         (red and blue magnified by ±:data:`LATERAL_CA` about the centre). The labels stay green's.
+    cats_eye : float
+        Probability that a disk-PSF sample's discs turn into cat's eyes away from the frame's centre (mechanical
+        vignetting): the PSF goes from the disc at the centre to :func:`defocus.synth.psf.kernel`'s ``"cats_eye:K"``
+        shapes, oriented along the direction to the centre, at the corners.
     """
 
     lens_psfs: float = 0.0
     demosaic: float = 0.0
     chromatic: float = 0.0
+    cats_eye: float = 0.0
 
     def __post_init__(self):
         for name in REALISM_FIELDS:
@@ -74,7 +79,7 @@ class Realism:
 
 
 #: The options of :class:`Realism`, as training configs and the synth dataset name them.
-REALISM_FIELDS = ("lens_psfs", "demosaic", "chromatic")
+REALISM_FIELDS = ("lens_psfs", "demosaic", "chromatic", "cats_eye")
 #: Ranges of the chromatic aberration draw: axial shift of the red/blue CoC radius in px (at the rendered size),
 #: lateral magnification difference of red/blue against green.
 AXIAL_CA_PX = (0.2, 1.0)
@@ -198,6 +203,7 @@ def render_scaled(
     scene = build_scene(rng, sources, side, kind)
     if realism.lens_psfs > 0 and psf == "disk" and rng.random() < realism.lens_psfs:  # drawn after the scene: same scene
         psf = _pick_lens_profile(rng)
+    cats_eye = bool(realism.cats_eye > 0 and psf == "disk" and rng.random() < realism.cats_eye)
     chroma = None
     if realism.chromatic > 0 and rng.random() < realism.chromatic:
         chroma = (float(rng.uniform(*AXIAL_CA_PX)) * float(rng.choice([-1.0, 1.0])), float(rng.uniform(*LATERAL_CA)))
@@ -210,6 +216,8 @@ def render_scaled(
         layers = [replace(layer, signed_radius=np.asarray(layer.signed_radius, np.float32) * np.float32(scale))
                   for layer in scene.layers] if scale != 1.0 else scene.layers
         result = render(layers, psf)
+        if cats_eye:
+            result = replace(result, image=_with_cats_eyes(layers, result.image))
         if chroma is not None:
             result = replace(result, image=_with_chromatic_aberration(layers, psf, result.image, *chroma))
         rng.bit_generator.state = camera_state
@@ -239,6 +247,43 @@ def _with_chromatic_aberration(layers, psf: str, image: np.ndarray, axial: float
         zoom = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), 0.0, 1.0 + sign * lateral)
         image[..., channel] = cv2.warpAffine(plane, zoom, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     return image
+
+
+def _interpolation_weights(position: np.ndarray, count: int, *, cyclic: bool) -> list[np.ndarray]:
+    """Linear-interpolation weights of ``count`` nodes at 0, 1, … for every value of ``position`` (cyclic: node
+    ``count`` is node 0 again); they sum to 1 at every pixel."""
+    low = np.floor(position)
+    frac = (position - low).astype(np.float32)
+    low = low.astype(np.int64)
+    high = low + 1
+    if cyclic:
+        low, high = low % count, high % count
+    else:
+        low, high = np.clip(low, 0, count - 1), np.clip(high, 0, count - 1)
+    return [np.where(low == k, 1.0 - frac, 0.0).astype(np.float32) + np.where(high == k, frac, 0.0).astype(np.float32)
+            for k in range(count)]
+
+
+def _with_cats_eyes(layers, image: np.ndarray) -> np.ndarray:
+    """``image`` (the disk-PSF rendering) with its PSF turned into cat's eyes away from the centre: the clipping disc's
+    shift grows with the squared distance from the centre (0 there, the largest of :data:`~.psf.CATS_EYE_SHIFTS` at the
+    corners) and points along the pixel's direction; each pixel interpolates the renderings of the flanking kernels."""
+    from .psf import CATS_EYE_DIRECTIONS, CATS_EYE_SHIFTS
+
+    h, w = image.shape[:2]
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    x, y = x - (w - 1) / 2, y - (h - 1) / 2
+    edge = (x * x + y * y) / np.float32(((w - 1) / 2) ** 2 + ((h - 1) / 2) ** 2)
+    by_shift = _interpolation_weights(edge * len(CATS_EYE_SHIFTS), len(CATS_EYE_SHIFTS) + 1, cyclic=False)
+    by_direction = _interpolation_weights((np.arctan2(y, x) % (2 * np.pi)) / (2 * np.pi / CATS_EYE_DIRECTIONS),
+                                          CATS_EYE_DIRECTIONS, cyclic=True)
+    out = by_shift[0][..., None] * image
+    for level, shift in enumerate(CATS_EYE_SHIFTS, start=1):
+        for k in range(CATS_EYE_DIRECTIONS):
+            weight = by_shift[level] * by_direction[k]
+            if weight.any():
+                out += weight[..., None] * render(layers, f"cats_eye:{k}:{shift}").image
+    return out
 
 
 def _pick_lens_profile(rng: np.random.Generator) -> str:

@@ -12,8 +12,12 @@ The shapes:
   aberration, "soap-bubble" bokeh); ``"spherical"``, a bright core fading to the rim (under-corrected spherical
   aberration, the other side of focus); ``"onion"``, concentric ripples (the rings that aspherical elements moulded
   with a slightly uneven surface print on every disc).
+* **cat's eye** — ``"cats_eye:K:S"``: the disc clipped by a second disc of the same radius shifted by S/100 ×
+  radius in direction K·45° (K = 0…7, x right, y down; S in :data:`CATS_EYE_SHIFTS`), the lens shape that
+  mechanical vignetting gives out-of-focus discs away from the frame's centre (the barrel cuts the aperture's image).
 
-All kernels are float32, square, of odd size, and sum to 1.
+All kernels are float32, square, of odd size, and sum to 1. All but the cat's eyes are point-symmetric; a cat's-eye
+kernel is stored point-reflected, so that :func:`convolve` (a correlation) applies the PSF itself.
 """
 
 from __future__ import annotations
@@ -33,6 +37,12 @@ LENS_PROFILES = {
     "onion": lambda rho: 1.0 + 0.3 * np.cos(6.0 * np.pi * rho),
 }
 
+#: Directions of the cat's-eye kernels (K·45°) and the shifts of the clipping disc, in hundredths of the radius.
+CATS_EYE_DIRECTIONS = 8
+CATS_EYE_SHIFTS = (30, 60)
+CATS_EYE_KINDS = tuple(f"cats_eye:{k}:{s}" for s in CATS_EYE_SHIFTS for k in range(CATS_EYE_DIRECTIONS))
+
+#: The point-symmetric kinds (a PSF for every pixel of a frame); the cat's eyes come on top of them.
 PSF_KINDS = ("disk", "gaussian", *LENS_PROFILES)
 
 #: Sub-samples per pixel side used to integrate the disk over each pixel.
@@ -49,7 +59,13 @@ def _disk_cached(radius_milli: int, profile: str = "disk") -> np.ndarray:
     coords = (np.arange(n, dtype=np.float64) - half)[:, None] + offs[None, :]  # (n, S)
     r2 = coords[:, None, :, None] ** 2 + coords[None, :, None, :] ** 2  # (n, n, S, S)
     inside = r2 <= radius * radius
-    if profile != "disk" and radius > 0:
+    if profile in CATS_EYE_KINDS:  # reflected: the clipping disc sits on the far side (see the module docstring)
+        _, direction, shift = profile.split(":")
+        angle, shift = int(direction) * 2.0 * math.pi / CATS_EYE_DIRECTIONS, int(shift) / 100.0 * radius
+        cx, cy = -shift * math.cos(angle), -shift * math.sin(angle)
+        inside = inside & ((coords[None, :, None, :] - cx) ** 2 + (coords[:, None, :, None] - cy) ** 2
+                           <= radius * radius)
+    elif profile != "disk" and radius > 0:
         inside = inside * LENS_PROFILES[profile](np.sqrt(np.minimum(r2, radius * radius)) / radius)
     kernel = inside.mean(axis=(2, 3))
     if kernel.sum() <= 0:  # radius below the sampling resolution: all light falls in the centre pixel
@@ -112,10 +128,10 @@ def kernel(radius: float, kind: str = "disk") -> np.ndarray:
         return disk(radius)
     if kind == "gaussian":
         return gaussian(float(radius_to_sigma(np.float64(radius))))
-    if kind in LENS_PROFILES:
+    if kind in LENS_PROFILES or kind in CATS_EYE_KINDS:
         disk(radius)  # the same argument check
         return _disk_cached(int(round(radius * 1000)), kind)
-    raise ValueError(f"PSF kind must be one of {PSF_KINDS}, not {kind!r}")
+    raise ValueError(f"PSF kind must be one of {PSF_KINDS} or {CATS_EYE_KINDS}, not {kind!r}")
 
 
 def convolve(image: np.ndarray, psf: np.ndarray) -> np.ndarray:

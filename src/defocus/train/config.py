@@ -43,9 +43,10 @@ class SynthData:
         How many times the synthetic set appears in one epoch (weights it against real folders).
     sigma : bool
         Also keep each scene's exact σ map (the defocus-map task's target; a pool then stores it as float16).
-    lens_psfs, demosaic, chromatic : float
+    lens_psfs, demosaic, chromatic, cats_eye : float
         Optional realism of the engine (:class:`defocus.synth.dataset.Realism`): probability of lens-profile discs,
-        of Bayer demosaicing and of chromatic aberration; 0 (default) renders the standard scenes.
+        of Bayer demosaicing, of chromatic aberration and of cat's-eye discs; 0 (default) renders the standard
+        scenes.
     """
 
     length: int = 2000
@@ -57,6 +58,7 @@ class SynthData:
     lens_psfs: float = 0.0
     demosaic: float = 0.0
     chromatic: float = 0.0
+    cats_eye: float = 0.0
 
     def realism(self):
         """The engine options as a :class:`defocus.synth.dataset.Realism`."""
