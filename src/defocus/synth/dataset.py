@@ -62,8 +62,8 @@ class Realism:
         (red and blue magnified by ±:data:`LATERAL_CA` about the centre). The labels stay green's.
     cats_eye : float
         Probability that a disk-PSF sample's discs turn into cat's eyes away from the frame's centre (mechanical
-        vignetting): the PSF goes from the disc at the centre to :func:`defocus.synth.psf.kernel`'s ``"cats_eye:K"``
-        shapes, oriented along the direction to the centre, at the corners.
+        vignetting): the PSF goes from the disc at the centre to :func:`defocus.synth.psf.kernel`'s
+        ``"cats_eye:K:S"`` shapes, oriented along the direction to the centre, at the corners.
     """
 
     lens_psfs: float = 0.0
