@@ -45,24 +45,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from speed import DEFAULT_PHOTO, peak_memory  # noqa: E402
 from timing import median_seconds  # noqa: E402
 
-#: Rows of ``--all`` besides every registered DME method with its defaults: ablations and combinations.
-EXTRA_ROWS = [("karaali-2022 psi=0 (no E-Net)", "karaali-2022", {"psi": 0.0}),
-              ("karaali-2022 expected-value readout", "karaali-2022", {"readout": "expected"}),
-              ("pyramid, base karaali-2022", "pyramid", {"base": "karaali-2022"}),
-              ("focus-guided, base karaali-2022", "focus-guided", {"base": "karaali-2022"}),
-              ("pyramid, base focus-guided", "pyramid", {"base": "focus-guided"})]
+#: The ablations of karaali-2022 scored in every run.
+ABLATION_ROWS = [("karaali-2022 psi=0 (no E-Net)", "karaali-2022", {"psi": 0.0}),
+                 ("karaali-2022 expected-value readout", "karaali-2022", {"readout": "expected"})]
+#: Rows of ``--all`` besides every registered DME method with its defaults and the ablations: combinations.
+COMBINATION_ROWS = [("pyramid, base karaali-2022", "pyramid", {"base": "karaali-2022"}),
+                    ("focus-guided, base karaali-2022", "focus-guided", {"base": "karaali-2022"}),
+                    ("pyramid, base focus-guided", "pyramid", {"base": "focus-guided"})]
 
 
 def rows_to_build(args) -> list[tuple[str, str, dict]]:
     if args.all:
         default = defocus.registry.DEFAULT_ESTIMATOR
         rows = [(f"{n} (default)" if n == default else n, n, {}) for n in defocus.available("dme")]
-        rows = sorted(rows, key=lambda r: r[1] != default) + EXTRA_ROWS
+        rows = sorted(rows, key=lambda r: r[1] != default) + ABLATION_ROWS + COMBINATION_ROWS
         if args.weights:
-            rows.append(("karaali-2022 new B-Net, psi=0", "karaali-2022", {"bnet_weights": args.weights[0], "psi": 0.0}))
+            rows.append(("karaali-2022 new weights psi=0", "karaali-2022", {"bnet_weights": args.weights[0], "psi": 0.0}))
         return rows
-    rows = [("karaali-2022", "karaali-2022", {}), ("karaali-2022 psi=0 (no E-Net)", "karaali-2022", {"psi": 0.0}),
-            ("karaali-2022 expected-value readout", "karaali-2022", {"readout": "expected"})]
+    rows = [("karaali-2022", "karaali-2022", {}), *ABLATION_ROWS]
     if args.weights:
         new = {"bnet_weights": args.weights[0], "enet_weights": args.weights[1]}
         rows += [("karaali-2022 new weights", "karaali-2022", new),
@@ -140,8 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         del method  # the memory run below is another process; free this one's buffers first
         if args.megapixels > 0:
             mem = peak_memory(name, DEFAULT_PHOTO, args.megapixels, args.timeout, dict(opts, device=args.device))
-            row.update(mem_error=mem["error"]) if "error" in mem else row.update(
-                peak_mb=mem["peak_mb"], base_mb=mem["base_mb"], big_s=mem["seconds"])
+            if "error" in mem:
+                row.update(mem_error=mem["error"])
+            else:
+                row.update(peak_mb=mem["peak_mb"], base_mb=mem["base_mb"], big_s=mem["seconds"])
         table.append(row)
         print(row, flush=True)
 

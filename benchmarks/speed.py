@@ -12,6 +12,7 @@ before ``predict`` (Python, NumPy, torch imports and the image) is reported besi
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -41,8 +42,6 @@ print(json.dumps({"base_mb": base, "peak_mb": rss_mb("VmHWM:"), "seconds": secon
 def peak_memory(name: str, photo: Path, megapixels: float, timeout: float, options: dict | None = None) -> dict:
     """Peak and baseline RSS (MB) and seconds of one ``predict`` of method ``name`` (built with ``options``) on the
     photo upscaled to ``megapixels``, in a fresh process; ``{"error": ...}`` if it failed."""
-    import json
-
     return run_child(_CHILD, name, photo, megapixels, json.dumps(options or {}), timeout=timeout)
 
 

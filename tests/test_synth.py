@@ -433,14 +433,18 @@ def test_cats_eye_kernels_are_clipped_discs_pointing_their_way():
 def test_chromatic_aberration_colours_the_edges_of_an_in_focus_grey_step():
     """A sharp grey edge stays grey without aberration; with it, red and blue part from green at the edge only."""
     from defocus.synth.dataset import _with_chromatic_aberration
-    from defocus.synth.render import Layer
+    from defocus.synth.render import Layer, render
 
     color = np.zeros((64, 64, 3), np.float32)
     color[:, 32:] = 0.8
     layer = Layer(color=color, alpha=np.ones((64, 64), np.float32), signed_radius=np.zeros((64, 64), np.float32))
-    plain = _with_chromatic_aberration([layer], "disk", color, axial=0.0, lateral=0.0)
+
+    def lens(layers):
+        return render(layers, "disk").image
+
+    plain = _with_chromatic_aberration(lens, [layer], color, axial=0.0, lateral=0.0)
     np.testing.assert_allclose(plain, color, atol=1e-6)  # nothing to add: grey, in focus, no magnification
-    fringe = _with_chromatic_aberration([layer], "disk", color, axial=1.0, lateral=0.0)
+    fringe = _with_chromatic_aberration(lens, [layer], color, axial=1.0, lateral=0.0)
     spread = np.abs(fringe[..., 0] - fringe[..., 1]) + np.abs(fringe[..., 2] - fringe[..., 1])
     assert spread[:, 28:36].max() > 0.05 and spread[:, :24].max() < 1e-6 and spread[:, 40:].max() < 1e-6
 
@@ -456,3 +460,16 @@ def test_synth_dataset_option_realism():
 
     with pytest.raises(DatasetError, match="demosaic"):
         open_dataset("synth", None, n=2, size=64, demosaic=2)
+
+
+def test_chromatic_aberration_renders_red_and_blue_through_the_cats_eye_lens_too():
+    """With both options, red and blue are rendered by the same vignetted lens as green (just off its focus)."""
+    from defocus.synth.dataset import _cats_eye_lens, _with_chromatic_aberration
+    from defocus.synth.render import Layer
+
+    color = np.zeros((96, 96, 3), np.float32)
+    color[8, 8] = color[8, 88] = 50.0  # point lights near two corners: their discs are cat's eyes
+    layer = Layer(color=color, alpha=np.ones((96, 96), np.float32), signed_radius=np.full((96, 96), 6.0, np.float32))
+    green = _cats_eye_lens([layer])
+    aberrated = _with_chromatic_aberration(_cats_eye_lens, [layer], green, axial=0.0, lateral=0.0)
+    np.testing.assert_allclose(aberrated, green, atol=1e-6)

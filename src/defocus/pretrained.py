@@ -45,7 +45,7 @@ class Pretrained:
         the network's probability as it is.
     decisive : dict or None
         A temperature map (``{"temperature": T, "bias": b}``, T < 1) fitted on held-out synthetic scenes to minimise
-        the MAE of the final map against hard labels (``benchmarks/calibrate.py``, column ``sharp``): it turns the
+        the MAE of the final map against hard labels (``benchmarks/calibrate.py``, column ``decisive``): it turns the
         probability into a decided blur map, which is what DBD's MAE scores. Where given it is applied by default
         instead of ``calibration`` (``decisive=False`` gives the calibrated probability); None = no such map.
     """

@@ -62,8 +62,8 @@ class Realism:
         (red and blue magnified by ±:data:`LATERAL_CA` about the centre). The labels stay green's.
     cats_eye : float
         Probability that a disk-PSF sample's discs turn into cat's eyes away from the frame's centre (mechanical
-        vignetting): the PSF goes from the disc at the centre to :func:`defocus.synth.psf.kernel`'s ``"cats_eye:K"``
-        shapes, oriented along the direction to the centre, at the corners.
+        vignetting): the PSF goes from the disc at the centre to :func:`defocus.synth.psf.kernel`'s
+        ``"cats_eye:K:S"`` shapes, oriented along the direction to the centre, at the corners.
     """
 
     lens_psfs: float = 0.0
@@ -218,8 +218,9 @@ def render_scaled(
         result = render(layers, psf)
         if cats_eye:
             result = replace(result, image=_with_cats_eyes(layers, result.image))
-        if chroma is not None:
-            result = replace(result, image=_with_chromatic_aberration(layers, psf, result.image, *chroma))
+        if chroma is not None:  # red and blue through the same lens as green, off its focus
+            lens = _cats_eye_lens if cats_eye else (lambda ls: render(ls, psf).image)
+            result = replace(result, image=_with_chromatic_aberration(lens, layers, result.image, *chroma))
         rng.bit_generator.state = camera_state
         image = apply_camera(rng, result.image, effects=camera, demosaic=realism.demosaic)
         image = np.ascontiguousarray(image[top : top + h, left : left + w])
@@ -235,15 +236,15 @@ def render_scaled(
     return samples
 
 
-def _with_chromatic_aberration(layers, psf: str, image: np.ndarray, axial: float, lateral: float) -> np.ndarray:
-    """``image`` (green's rendering) with red and blue rendered ``±axial`` px of signed CoC radius off green's focus
-    and magnified by ``1 ± lateral`` about the centre."""
+def _with_chromatic_aberration(lens, layers, image: np.ndarray, axial: float, lateral: float) -> np.ndarray:
+    """``image`` (green's rendering, ``lens(layers)``) with red and blue rendered by ``lens`` ``±axial`` px of signed
+    CoC radius off green's focus and magnified by ``1 ± lateral`` about the centre."""
     image = image.copy()
     h, w = image.shape[:2]
     for channel, sign in ((0, 1.0), (2, -1.0)):
         shifted = [replace(layer, signed_radius=np.asarray(layer.signed_radius, np.float32) + np.float32(sign * axial))
                    for layer in layers]
-        plane = np.ascontiguousarray(render(shifted, psf).image[..., channel])
+        plane = np.ascontiguousarray(lens(shifted)[..., channel])
         zoom = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), 0.0, 1.0 + sign * lateral)
         image[..., channel] = cv2.warpAffine(plane, zoom, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     return image
@@ -262,6 +263,11 @@ def _interpolation_weights(position: np.ndarray, count: int, *, cyclic: bool) ->
         low, high = np.clip(low, 0, count - 1), np.clip(high, 0, count - 1)
     return [np.where(low == k, 1.0 - frac, 0.0).astype(np.float32) + np.where(high == k, frac, 0.0).astype(np.float32)
             for k in range(count)]
+
+
+def _cats_eye_lens(layers) -> np.ndarray:
+    """The linear image of ``layers`` through a disk-PSF lens with cat's eyes away from the centre."""
+    return _with_cats_eyes(layers, render(layers, "disk").image)
 
 
 def _with_cats_eyes(layers, image: np.ndarray) -> np.ndarray:

@@ -171,11 +171,9 @@ def edge_crop(rng: np.random.Generator, sharp: np.ndarray, level: int, *, camera
     crop, _ = _rotated_crop(sharp, rng, CROP, float(rng.choice(ANGLES)))
     if linear:
         light = blur(u8_to_linear(crop), float(RADII[level]), exact=True)
-        image = apply_camera(rng, light, effects=bool(rng.random() < camera), shake=False)
-    else:
-        srgb = blur(crop.astype(np.float32) / np.float32(255.0), float(RADII[level]), exact=True)
-        # the camera expects linear light: decode the blurred sRGB first (effects=False re-encodes it to 8 bits)
-        image = apply_camera(rng, srgb_to_linear(srgb), effects=bool(rng.random() < camera), shake=False)
+    else:  # blur the sRGB values, then decode them: the camera model takes linear light
+        light = srgb_to_linear(blur(crop.astype(np.float32) / np.float32(255.0), float(RADII[level]), exact=True))
+    image = apply_camera(rng, light, effects=bool(rng.random() < camera), shake=False)
     ys, xs = _interior_edges(image)
     if len(ys) > MAX_EDGES:
         keep = rng.choice(len(ys), MAX_EDGES, replace=False)

@@ -312,7 +312,7 @@ class EdgeCropSet(Dataset):
     (160, 160) with −1 off the edges.
     """
 
-    def __init__(self, photos, seed: int, camera: float = 0.6, linear: bool = True):
+    def __init__(self, photos, seed: int, camera: float, linear: bool):
         if not photos:
             raise DefocusError("no sharp training photos (data/photos/*/A_sharp) for the edge-crop task")
         self.photos, self.seed, self.camera, self.linear = photos, seed, camera, linear
