@@ -37,7 +37,7 @@ import cv2
 import defocus
 from defocus.data import open_dataset
 from defocus.evaluate import evaluate_method
-from defocus.io import read_image
+from defocus.io import atomic_write, read_image
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -173,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
                                        for k, _, fmt in used) + " |")
     print("\n" + "\n".join(lines))
     if args.out:
-        args.out.write_text("\n".join(lines) + "\n")
+        text = "\n".join(lines) + "\n"
+        atomic_write(args.out, lambda f: f.write(text.encode("utf-8")), force=True)  # as calibrate.py's --out
     return 0
 
 
