@@ -54,20 +54,25 @@ COMBINATION_ROWS = [("pyramid, base karaali-2022", "pyramid", {"base": "karaali-
                     ("pyramid, base focus-guided", "pyramid", {"base": "focus-guided"})]
 
 
+def weight_rows(bnet: str, enet: str, readout: bool) -> list[tuple[str, str, dict]]:
+    """karaali-2022 with other B-Net / E-Net files (``bundled:<file>`` or paths): as is, ψ = 0, and the readout."""
+    pair = {"bnet_weights": bnet, "enet_weights": enet}
+    name = f"karaali-2022, B-Net {Path(bnet.split(':')[-1]).stem} + E-Net {Path(enet.split(':')[-1]).stem}"
+    rows = [(name, "karaali-2022", pair), (f"{name}, psi=0", "karaali-2022", {"bnet_weights": bnet, "psi": 0.0})]
+    if readout:
+        rows.append((f"{name}, expected-value readout", "karaali-2022", {**pair, "readout": "expected"}))
+    return rows
+
+
 def rows_to_build(args) -> list[tuple[str, str, dict]]:
     if args.all:
         default = defocus.registry.DEFAULT_ESTIMATOR
         rows = [(f"{n} (default)" if n == default else n, n, {}) for n in defocus.available("dme")]
         rows = sorted(rows, key=lambda r: r[1] != default) + ABLATION_ROWS + COMBINATION_ROWS
-        if args.weights:
-            rows.append(("karaali-2022 new weights psi=0", "karaali-2022", {"bnet_weights": args.weights[0], "psi": 0.0}))
-        return rows
+        return rows + (weight_rows(*args.weights, readout=False) if args.weights else [])
     rows = [("karaali-2022", "karaali-2022", {}), *ABLATION_ROWS]
     if args.weights:
-        new = {"bnet_weights": args.weights[0], "enet_weights": args.weights[1]}
-        rows += [("karaali-2022 new weights", "karaali-2022", new),
-                 ("karaali-2022 new weights psi=0", "karaali-2022", {"bnet_weights": args.weights[0], "psi": 0.0}),
-                 ("karaali-2022 new weights, expected-value readout", "karaali-2022", {**new, "readout": "expected"})]
+        rows += weight_rows(*args.weights, readout=True)
     if args.psi_code:
         rows.append(("karaali-2022 psi=20 (authors' code)", "karaali-2022", {"psi": 20.0}))
     if args.single_scale_bnet:
@@ -101,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--single-scale-bnet", default=None, help="B-Net weights with scales (41,) for the ablation")
     p.add_argument("--psi-code", action="store_true", help="also score psi = 20 (the authors' code)")
     p.add_argument("--weights", nargs=2, metavar=("BNET", "ENET"), default=None,
-                   help="also score B-Net and E-Net files written by defocus train (e.g. the benet-dense recipe)")
+                   help="also score these B-Net and E-Net files (defocus train output, or bundled:<file>, e.g. "
+                        "the first pair bundled:benet_bnet_v1.safetensors bundled:enet_v1.safetensors)")
     p.add_argument("--skip-classic", action="store_true")
     p.add_argument("--no-timing", action="store_true")
     p.add_argument("--timing-only", action="store_true", help="only time karaali-2022 (no scoring)")

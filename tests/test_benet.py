@@ -25,7 +25,7 @@ from conftest import textured_image
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 needs_photos = pytest.mark.skipif(not (SHARED / "data" / "photos").is_dir(), reason="shared/ photos not present")
-BUNDLED = {p.arch: p for p in PRETRAINED}
+BUNDLED = {p.name: p for p in PRETRAINED}
 
 
 def test_bundled_files_keep_their_digest_and_load_with_load_model():
@@ -38,7 +38,7 @@ def test_bundled_files_keep_their_digest_and_load_with_load_model():
     enet = load_enet(modelfile.BUNDLED_DIR / BUNDLED["enet"].file, bnet, BUNDLED["enet"].sha256)
     assert enet.f1 is bnet.f1 and enet(torch.rand(2, 3, 41, 41)).shape == (2, 2)
     with pytest.raises(WeightsError, match="load_enet"):  # a part of a network: one line saying how to load it
-        load_model(modelfile.BUNDLED_DIR / BUNDLED["enet"].file)
+        load_model(modelfile.BUNDLED_DIR / BUNDLED["enet.v1"].file)
 
 
 def test_old_name_dialect_and_new_files_round_trip(tmp_path):
@@ -74,6 +74,21 @@ def test_enet_refuses_the_streams_of_another_bnet(tmp_path):
     assert load_enet(save_model(ENet(bnet.f1), tmp_path / "ok.safetensors", fp16=False), bnet).f1 is bnet.f1
 
 
+def test_the_bundled_enet_refuses_another_bnet_file(tmp_path):
+    """The bundled E-Net file holds no f1 of its own: the B-Net file's digest must be the one it records."""
+    import defocus
+
+    other = save_model(BNet(), tmp_path / "bnet.safetensors", fp16=False)
+    with pytest.raises(WeightsError, match="trained on the f1 streams of B-Net benet_bnet_v1"):
+        defocus.load("karaali-2022", bnet_weights=other, enet_weights="bundled:enet_v1.safetensors")
+    with pytest.raises(WeightsError, match="another B-Net"):  # the default E-Net file holds its f1: compared
+        defocus.load("karaali-2022", bnet_weights=other)
+    assert defocus.load("karaali-2022", bnet_weights=other, psi=0).enet is None
+    first = defocus.load("karaali-2022", bnet_weights="bundled:benet_bnet_v1.safetensors",
+                         enet_weights="bundled:enet_v1.safetensors")  # the first pair, still bundled
+    assert first.enet.f1 is first.bnet.f1
+
+
 # --- the data builder ----------------------------------------------------------------------------------------------
 
 
@@ -87,6 +102,18 @@ def test_bnet_crop_patches_are_balanced_centred_and_labelled():
     # Blur grows with the label: mean gradient energy of the patches falls from level 0 to the last.
     energy = [np.abs(np.diff(x[y == k].astype(np.float32), axis=1)).mean() for k in (0, len(RADII) - 1)]
     assert energy[0] > 2 * energy[1]
+
+
+def test_bnet_crop_patches_in_the_engine_rendering():
+    """engine=1: every crop rendered as the synthetic engine does (linear light, camera model); still 8-bit,
+    balanced and ordered by blur, and unlike the sRGB rendering of the same draw."""
+    photo = (textured_image(320, 320, seed=4) * 255).astype(np.uint8)
+    x, y = benet_data.bnet_crop_patches(np.random.default_rng(3), photo, per_level=3, engine=1.0, camera=0.0)
+    assert x.dtype == np.uint8 and np.bincount(y, minlength=len(RADII)).max() == 3
+    energy = [np.abs(np.diff(x[y == k].astype(np.float32), axis=1)).mean() for k in (0, len(RADII) - 1)]
+    assert energy[0] > 2 * energy[1]
+    plain, _ = benet_data.bnet_crop_patches(np.random.default_rng(3), photo, per_level=3)
+    assert len(plain) != len(x) or not np.array_equal(plain, x)
 
 
 def test_cut_patches_centres_on_the_pixel():
@@ -116,6 +143,10 @@ def test_build_caches_patches_of_both_kinds(tmp_path):
     assert isinstance(again_x, np.memmap) and np.array_equal(again_x, x) and np.array_equal(again_y, y)
     ex, ey = benet_data.build("enet", "val", 20, tmp_path, seed=6, log=lambda *_: None)
     assert ex.shape == (20, 41, 41, 3) and set(np.unique(ey)) <= {0, 1}
+    benet_data.build("bnet", "val", 30, tmp_path, seed=5, log=lambda *_: None, engine=0.5, camera=0.6)
+    assert (tmp_path / "bnet_val_30_5_engine0.5_camera0.6_x.npy").is_file()  # its own cache, not the sRGB one's
+    with pytest.raises(ValueError, match="B-Net"):
+        benet_data.build("enet", "val", 20, tmp_path, seed=6, engine=0.5)
 
 
 # --- the patch task ------------------------------------------------------------------------------------------------
@@ -139,6 +170,38 @@ def test_patch_scores():
     s = patch_scores(logits, np.array([1, 0, 1, 1]))
     assert s["top1"] == 0.75 and s["n"] == 4
     assert s["pattern_recall"] == 1.0 and s["depth_recall"] == pytest.approx(2 / 3)
+
+
+def test_level_loss_one_hot_and_soft_labels():
+    import torch.nn.functional as F
+
+    from defocus.train.tasks import level_loss
+
+    logits = torch.randn(5, 23, generator=torch.Generator().manual_seed(0))
+    labels = torch.tensor([0, 3, 11, 21, 22])
+    assert torch.allclose(level_loss(logits, labels), F.cross_entropy(logits, labels))
+    # Soft targets: a Gaussian over the levels, renormalised, so the loss is smallest at those very log-odds ...
+    log_target = torch.log_softmax(-0.5 * ((torch.arange(23.0)[None] - labels[:, None]) / 1.5) ** 2, 1)
+    best = level_loss(log_target, labels, soft=1.5)
+    entropy = -(log_target.exp() * log_target).sum(1).mean()
+    assert torch.allclose(best, entropy) and best < level_loss(logits, labels, 1.5)
+    # ... and a near miss costs less than a far one, which one-hot labels cannot tell apart.
+    near, far = torch.full((1, 23), -10.0), torch.full((1, 23), -10.0)
+    near[0, 12], far[0, 20] = 10.0, 10.0
+    label = torch.tensor([11])
+    assert level_loss(near, label, 1.0) < level_loss(far, label, 1.0)
+    assert torch.isclose(level_loss(near, label), level_loss(far, label))
+
+
+def test_soft_labels_are_refused_for_enet():
+    from defocus.errors import DefocusError
+    from defocus.train.config import from_dict, get_config
+
+    cfg = get_config("enet").to_dict()
+    cfg["patches"]["soft"] = 1.0
+    with pytest.raises(DefocusError, match="patches.soft"):
+        from_dict(cfg, "enet-soft")
+    assert get_config("benet-continued-soft").patches.soft == 1.0
 
 
 @needs_photos
@@ -196,8 +259,11 @@ def test_patch_recipes_build_their_networks():
         assert isinstance(build_model(cfg.model), cls)
     dense = get_config("benet-dense")
     assert dense.task == "edge-crop" and dense.patches.kind == "bnet" and isinstance(build_model(dense.model), BNet)
-    enet = get_config("enet")
-    assert enet.freeze == "f1." and enet.init_prefix == "f1." and enet.init_from == f"bundled:{BUNDLED['benet'].file}"
+    # Each bundled file names the recipe that made it; each E-Net recipe freezes the f1 of the B-Net it pairs with.
+    for entry, enet_name in (("benet", "enet"), ("benet.v1", "enet.v1")):
+        enet = get_config(BUNDLED[enet_name].recipe)
+        assert get_config(BUNDLED[entry].recipe).model["arch"] == "benet" and enet.model["arch"] == "enet"
+        assert enet.freeze == "f1." and enet.init_prefix == "f1." and enet.init_from == f"bundled:{BUNDLED[entry].file}"
 
 
 def test_edge_crop_labels_the_method_edges_of_one_blur_level():

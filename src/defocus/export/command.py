@@ -41,7 +41,7 @@ def onnx_bytes(name: str, weights: str | None = None) -> bytes:
         from ..methods.karaali_2022 import load_networks
         from ..nets.benet import PRETRAINED
 
-        bnet_entry, enet_entry = PRETRAINED
+        bnet_entry, enet_entry = ({p.name: p for p in PRETRAINED}[n] for n in ("benet", "enet"))
         bnet, enet = load_networks()
         if name == DENSE:
             return ox.export_dense(bnet, enet, bnet_entry, f"{bnet_entry.sha256},{enet_entry.sha256}")

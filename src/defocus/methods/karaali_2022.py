@@ -38,22 +38,28 @@ PAD = 20
 def load_networks(bnet_weights=None, enet_weights=None, with_enet: bool = True):
     """B-Net and (if ``with_enet``) E-Net sharing its f1 streams, in eval mode on the CPU.
 
-    Default: the bundled files of :data:`defocus.nets.benet.PRETRAINED`, sha256-checked; a user's files (from
-    ``defocus train --config benet`` / ``enet``) are read without a digest.
+    Default: the bundled files ``benet`` + ``enet`` of :data:`defocus.nets.benet.PRETRAINED`, sha256-checked; a
+    user's files (from ``defocus train --config benet`` / ``enet``) are read without a digest, and
+    ``bundled:<file>`` names another bundled file (checked against its own digest), e.g. the first pair
+    ``bundled:benet_bnet_v1.safetensors`` + ``bundled:enet_v1.safetensors``.
     """
     from ..nets.benet import PRETRAINED, load_enet
     from ..nets.modelfile import load_model, resolve_model_path
+    from ..nets.weights import sha256_of
 
-    bundled = {p.arch: p for p in PRETRAINED}
+    bundled = {p.name: p for p in PRETRAINED}
 
-    def where(user, arch):
-        return (user, None) if user else (resolve_model_path(f"bundled:{bundled[arch].file}"), bundled[arch].sha256)
+    def where(user, name):  # a user's file (``bundled:<file>`` allowed) or the bundled default, with its digest
+        if user:
+            return resolve_model_path(user), None
+        return resolve_model_path(f"bundled:{bundled[name].file}"), bundled[name].sha256
 
-    bnet, _ = load_model(*where(bnet_weights, "benet"))
+    bnet_path, bnet_sha256 = where(bnet_weights, "benet")
+    bnet, _ = load_model(bnet_path, bnet_sha256)
     if not with_enet:
         return bnet, None
     path, sha256 = where(enet_weights, "enet")
-    return bnet, load_enet(path, bnet, sha256)
+    return bnet, load_enet(path, bnet, sha256, bnet_sha256 or sha256_of(bnet_path))
 
 
 # --- patches --------------------------------------------------------------------------------------------------------

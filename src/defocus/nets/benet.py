@@ -170,22 +170,29 @@ class ENet(nn.Module):
         return [p for n, p in self.named_parameters() if not n.startswith("f1.")]
 
 
-def load_enet(path: str | os.PathLike, bnet: BNet, sha256: str | None = None) -> ENet:
+def load_enet(path: str | os.PathLike, bnet: BNet, sha256: str | None = None, bnet_sha256: str | None = None) -> ENet:
     """E-Net from a model file, sharing ``bnet``'s f1 streams (so inference runs f1 once for both networks).
 
     The file may hold f2 and the head only (the bundled ``enet_v1``, which records the B-Net file it was trained on
-    in its ``f1_from`` metadata) or the whole network (``defocus train --config enet``); in the latter case its f1
-    must be ``bnet``'s.
+    in its ``f1_from`` metadata; then ``bnet_sha256``, the digest of ``bnet``'s file, must be that file's) or the
+    whole network (``defocus train --config enet``); in the latter case its f1 must be ``bnet``'s.
 
     Raises
     ------
     WeightsError
         Missing file, digest mismatch, weights that do not fit, or f1 streams of another B-Net.
     """
+    import json
+
     from ..errors import WeightsError
     from .modelfile import read_model_file
 
-    _, sd = read_model_file(path, sha256)
+    meta, sd = read_model_file(path, sha256)
+    f1_from = json.loads(meta["f1_from"]) if "f1_from" in meta else {}
+    if bnet_sha256 and f1_from.get("sha256") and f1_from["sha256"] != bnet_sha256:
+        raise WeightsError(f"{path}: E-Net was trained on the f1 streams of B-Net {f1_from.get('file')} "
+                           f"(sha256 {f1_from['sha256'][:12]}…), not of this B-Net; use an E-Net trained on it "
+                           f"(defocus train --config enet with init_from) or psi=0")
     model = ENet(bnet.f1)
     own = {k: v for k, v in sd.items() if not k.startswith("f1.")}
     shared = {k[3:]: v for k, v in sd.items() if k.startswith("f1.")}
@@ -200,21 +207,34 @@ def load_enet(path: str | os.PathLike, bnet: BNet, sha256: str | None = None) ->
     return model.eval()
 
 
+_PAPER = ("A. Karaali, N. Harte, C. R. Jung, 'Deep Multi-Scale Feature Learning for Defocus Blur Estimation', "
+          "IEEE TIP 31:1097-1106, 2022")
+#: The pair ``karaali-2022`` loads is ``benet`` + ``enet``; the first pair stays as ``benet.v1`` + ``enet.v1``.
 PRETRAINED = [
     Pretrained(
-        name="benet", arch="benet", file="benet_bnet_v1.safetensors", task="patch", working_size=None,
+        name="benet", arch="benet", file="benet_bnet_v2.safetensors", task="patch", working_size=None,
+        arch_kwargs={"scales": [41, 27, 15]},
+        sha256="7b122046784d686ab7fc011b86664ce5fa65d1483ade3842049e2929935eb94b",
+        output=f"logits over the {N_LEVELS} disk radii 0.5 … 6.0 px of a 41×41 edge patch",
+        recipe="benet-continued-mixed", summary="B-Net: blur level of an edge patch (inside karaali-2022)",
+        paper=_PAPER),
+    Pretrained(
+        name="enet", arch="enet", file="enet_v2.safetensors", task="patch", working_size=None,
+        arch_kwargs={"scales": [41, 27, 15]},
+        sha256="8e726aa0c085a5c13614fa4e1cbc19376685793316f3f172ad4195ada37bcc51",
+        output="logits (pattern edge, depth edge) of a 41×41 edge patch; f1 streams are B-Net's",
+        recipe="enet-continued-mixed", summary="E-Net: pattern or depth edge (inside karaali-2022)", paper=_PAPER),
+    Pretrained(
+        name="benet.v1", arch="benet", file="benet_bnet_v1.safetensors", task="patch", working_size=None,
         arch_kwargs={"scales": [41, 27, 15]},
         sha256="50003733859614a686291457cca3cfa1714d8236d77271a84cda2e289fa5d108",
         output=f"logits over the {N_LEVELS} disk radii 0.5 … 6.0 px of a 41×41 edge patch", recipe="benet",
-        summary="B-Net: blur level of an edge patch (inside karaali-2022)",
-        paper="A. Karaali, N. Harte, C. R. Jung, 'Deep Multi-Scale Feature Learning for Defocus Blur Estimation', "
-              "IEEE TIP 31:1097-1106, 2022"),
+        summary="B-Net, first file (karaali-2022 with bnet_weights='bundled:benet_bnet_v1.safetensors')",
+        paper=_PAPER),
     Pretrained(
-        name="enet", arch="enet", file="enet_v1.safetensors", task="patch", working_size=None,
+        name="enet.v1", arch="enet", file="enet_v1.safetensors", task="patch", working_size=None,
         arch_kwargs={"scales": [41, 27, 15]},
         sha256="0306255a4b03f8b1be6254c8db688b5813f310bab16d006a75522532d8473100",
-        output="logits (pattern edge, depth edge) of a 41×41 edge patch; f1 streams are B-Net's", recipe="enet",
-        summary="E-Net: pattern or depth edge (inside karaali-2022)",
-        paper="A. Karaali, N. Harte, C. R. Jung, 'Deep Multi-Scale Feature Learning for Defocus Blur Estimation', "
-              "IEEE TIP 31:1097-1106, 2022"),
+        output="logits (pattern edge, depth edge) of a 41×41 edge patch; f1 streams are benet.v1's", recipe="enet",
+        summary="E-Net, first file (karaali-2022 with enet_weights='bundled:enet_v1.safetensors')", paper=_PAPER),
 ]

@@ -111,18 +111,33 @@ def _photo(rng: np.random.Generator, paths) -> np.ndarray:
 # --- B-Net ---------------------------------------------------------------------------------------------------------
 
 
-def bnet_crop_patches(rng: np.random.Generator, sharp: np.ndarray, per_level: int) -> tuple[np.ndarray, np.ndarray]:
+#: Edge pixels of one training crop used at most (a random subset beyond that): a crop at a small radius has several
+#: times the edges of one at a large radius, and the loss is averaged per crop so that every level weighs the same.
+MAX_EDGES = 4000
+#: Range of the factor by which a sharp photo is reduced before it is cropped (several image scales).
+SCALES = (0.4, 1.0)
+#: Probability that a crop goes through the camera model (noise, tone, sharpening, JPEG) after the blur.
+CAMERA = 0.6
+
+
+def bnet_crop_patches(rng: np.random.Generator, sharp: np.ndarray, per_level: int, *, engine: float = 0.0,
+                      camera: float = CAMERA) -> tuple[np.ndarray, np.ndarray]:
     """``per_level`` patches of every blur level from one random rotated crop of a sharp uint8 photo.
+
+    The crop is blurred in sRGB (the bundled B-Net's data) or, with probability ``engine``, rendered as the
+    synthetic engine renders scenes (:func:`render_blur`: blur in linear light, then the camera model with its
+    effects with probability ``camera``, a fresh draw per level).
 
     Returns
     -------
     patches : uint8 (N, 41, 41, 3); labels : int64 (N,) level indices into :data:`RADII`.
     """
-    crop, _ = _rotated_crop(sharp, rng, CROP, float(rng.choice(ANGLES)))
-    crop = crop.astype(np.float32) / 255.0
+    crop_u8, _ = _rotated_crop(sharp, rng, CROP, float(rng.choice(ANGLES)))
+    crop = crop_u8.astype(np.float32) / 255.0
+    as_engine = engine > 0 and rng.random() < engine
     xs_all, ys_all = [], []
     for level, r in enumerate(RADII):
-        blurred = blur(crop, float(r))
+        blurred = render_blur(rng, crop_u8, float(r), camera=camera) if as_engine else blur(crop, float(r))
         ys, xs = _interior_edges(blurred)
         sel = _pick(rng, len(ys), per_level)
         if len(sel) == 0:
@@ -134,13 +149,23 @@ def bnet_crop_patches(rng: np.random.Generator, sharp: np.ndarray, per_level: in
     return np.concatenate(xs_all), np.concatenate(ys_all)
 
 
-#: Edge pixels of one training crop used at most (a random subset beyond that): a crop at a small radius has several
-#: times the edges of one at a large radius, and the loss is averaged per crop so that every level weighs the same.
-MAX_EDGES = 4000
-#: Range of the factor by which a sharp photo is reduced before it is cropped (several image scales).
-SCALES = (0.4, 1.0)
-#: Probability that a crop goes through the camera model (noise, tone, sharpening, JPEG) after the blur.
-CAMERA = 0.6
+def render_blur(rng: np.random.Generator, crop: np.ndarray, radius: float, *, camera: float = CAMERA,
+                linear: bool = True) -> np.ndarray:
+    """A sharp uint8 sRGB crop blurred with the disk of ``radius`` px (full resolution), as an 8-bit photo.
+
+    Blurred in linear light (``linear``; or the sRGB values, as :func:`bnet_crop_patches` does by default) and
+    turned back into sRGB by :func:`defocus.synth.camera.apply_camera`, with its camera effects (noise, tone,
+    sharpening, JPEG) with probability ``camera`` and never camera shake (which would change the blur level).
+    Returns float32 (H, W, 3) in [0, 1].
+    """
+    from ..synth.camera import apply_camera
+    from ..synth.render import srgb_to_linear, u8_to_linear
+
+    if linear:
+        light = blur(u8_to_linear(crop), radius, exact=True)
+    else:  # blur the sRGB values, then decode them: the camera model takes linear light
+        light = srgb_to_linear(blur(crop.astype(np.float32) / np.float32(255.0), radius, exact=True))
+    return apply_camera(rng, light, effects=bool(rng.random() < camera), shake=False).astype(np.float32)
 
 
 def edge_crop(rng: np.random.Generator, sharp: np.ndarray, level: int, *, camera: float = CAMERA,
@@ -148,11 +173,9 @@ def edge_crop(rng: np.random.Generator, sharp: np.ndarray, level: int, *, camera
     """One dense B-Net training sample: a sharp photo reduced, rotated, cropped and blurred with one disk radius.
 
     The photo (uint8) is reduced by a factor in :data:`SCALES` (area filter), a random rotated :data:`CROP`-px crop
-    is blurred in linear light with the disk of radius ``RADII[level]`` (full resolution, no reduced-scale shortcut)
-    and turned back into an 8-bit sRGB photo by :func:`defocus.synth.camera.apply_camera`, with its camera effects
-    (noise, tone, sharpening, JPEG) with probability ``camera`` (default :data:`CAMERA`) and never camera shake
-    (which would change the blur level). ``linear=False`` blurs the sRGB values instead, as the patch sets of
-    :func:`bnet_crop_patches` (the bundled B-Net's data) do.
+    is blurred with the disk of radius ``RADII[level]`` and made an 8-bit sRGB photo by :func:`render_blur` (in
+    linear light, camera effects with probability ``camera``, default :data:`CAMERA`). ``linear=False`` blurs the
+    sRGB values instead, as the patch sets of :func:`bnet_crop_patches` (the bundled B-Net's data) do.
 
     Returns
     -------
@@ -161,19 +184,12 @@ def edge_crop(rng: np.random.Generator, sharp: np.ndarray, level: int, *, camera
         ``level`` at the edge pixels (the method's hue Canny) of the crop's interior, −1 elsewhere; entry (y, x)
         belongs to crop pixel (y + 20, x + 20), the centre of the 41×41 window with top-left corner (y, x).
     """
-    from ..synth.camera import apply_camera
-    from ..synth.render import srgb_to_linear, u8_to_linear
-
     s = float(rng.uniform(*SCALES))
     if s < 1.0:
         h, w = sharp.shape[:2]
         sharp = cv2.resize(sharp, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
     crop, _ = _rotated_crop(sharp, rng, CROP, float(rng.choice(ANGLES)))
-    if linear:
-        light = blur(u8_to_linear(crop), float(RADII[level]), exact=True)
-    else:  # blur the sRGB values, then decode them: the camera model takes linear light
-        light = srgb_to_linear(blur(crop.astype(np.float32) / np.float32(255.0), float(RADII[level]), exact=True))
-    image = apply_camera(rng, light, effects=bool(rng.random() < camera), shake=False)
+    image = render_blur(rng, crop, float(RADII[level]), camera=camera, linear=linear)
     ys, xs = _interior_edges(image)
     if len(ys) > MAX_EDGES:
         keep = rng.choice(len(ys), MAX_EDGES, replace=False)
@@ -293,14 +309,20 @@ def default_cache() -> Path:
     return Path(os.environ.get("DEFOCUS_BENET_CACHE", "/tmp/defocus-benet-cache"))
 
 
-def build(kind: str, split: str, n: int, folder: Path, seed: int, shared=None, log=print) -> tuple[np.ndarray, np.ndarray]:
+def build(kind: str, split: str, n: int, folder: Path, seed: int, shared=None, log=print, *, engine: float = 0.0,
+          camera: float = CAMERA) -> tuple[np.ndarray, np.ndarray]:
     """Generate about ``n`` patches of ``kind`` ("bnet" or "enet") from ``split`` photos, cache and return them.
 
-    The cache files ``{kind}_{split}_{n}_{seed}_x.npy`` / ``_y.npy`` are reused when present (memory-mapped).
+    ``engine`` and ``camera`` (B-Net only) are :func:`bnet_crop_patches`'s. The cache files
+    ``{kind}_{split}_{n}_{seed}_x.npy`` / ``_y.npy`` (with ``_engine{E}_camera{C}`` before ``_x`` when ``engine``
+    > 0) are reused when present (memory-mapped).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    stem = folder / f"{kind}_{split}_{n}_{seed}"
+    if engine > 0 and kind != "bnet":
+        raise ValueError("engine rendering is for B-Net patches only")
+    rendering = f"_engine{engine:g}_camera{camera:g}" if engine > 0 else ""
+    stem = folder / f"{kind}_{split}_{n}_{seed}{rendering}"
     fx, fy = Path(f"{stem}_x.npy"), Path(f"{stem}_y.npy")
     if fx.exists() and fy.exists():
         return np.load(fx, mmap_mode="r"), np.load(fy)
@@ -309,7 +331,7 @@ def build(kind: str, split: str, n: int, folder: Path, seed: int, shared=None, l
     xs, ys, total, t0 = [], [], 0, time.time()
     while total < n:
         if kind == "bnet":
-            x, y = bnet_crop_patches(rng, _photo(rng, sources.sharp), per_level=4)
+            x, y = bnet_crop_patches(rng, _photo(rng, sources.sharp), per_level=4, engine=engine, camera=camera)
         elif kind == "enet":
             x, y = enet_patches(rng, sources, per_image=24)
         else:

@@ -117,9 +117,16 @@ class PatchData:
     cache : str or None
         Folder of the patch cache (default ``$DEFOCUS_BENET_CACHE`` or /tmp/defocus-benet-cache).
     camera : float
-        Task ``"edge-crop"``: probability that a crop goes through the camera model after the blur.
+        Probability that a crop rendered by the engine (task ``"edge-crop"``, or ``engine`` of ``"patch"``) goes
+        through the camera model's effects after the blur.
+    engine : float
+        Task ``"patch"``, B-Net: fraction of the training crops rendered as the synthetic engine renders scenes
+        (blur in linear light, then the camera model), the rest blurred in sRGB without it (the bundled patches).
     linear : bool
         Task ``"edge-crop"``: blur in linear light (True) or, as the patch sets do, in sRGB.
+    soft : float
+        B-Net only: σ, in levels, of Gaussian soft labels over the neighbouring blur levels (the levels are ordered,
+        so a one-level miss is a smaller error than a ten-level one); 0 = one-hot labels, the paper.
     """
 
     kind: str = "bnet"
@@ -128,6 +135,8 @@ class PatchData:
     cache: str | None = None
     camera: float = 0.6
     linear: bool = True
+    soft: float = 0.0
+    engine: float = 0.0
 
 
 @dataclass
@@ -379,7 +388,11 @@ _PATCHES = TrainConfig(
     warmup_steps=0, clip_grad_norm=None, amp=False, seed=0, workers=0, threads=1, checkpoint_every=250,
     val_every=1000, log_every=50, val_synth=0, val_real=False)
 _BENET = replace(_PATCHES, name="benet", steps=2742,
-                 description=f"B-Net ({_KARAALI_2022}): blur level of edge patches, 23 classes (the bundled file)")
+                 description=f"B-Net ({_KARAALI_2022}): blur level of edge patches, 23 classes (the first file)")
+_ENET = replace(_PATCHES, name="enet", model={"arch": "enet", "scales": [41, 27, 15]},
+                init_from="bundled:benet_bnet_v1.safetensors", init_prefix="f1.", freeze="f1.",
+                patches=PatchData(kind="enet", train=(24000, 3), val=(2000, 4)), steps=1688, seed=1,
+                description=f"E-Net ({_KARAALI_2022}): pattern or depth edge, on the first B-Net's frozen streams")
 
 # EFENet (Zhao et al., TIP 2021): 8 members on the shared encoder, which is frozen as in the release (there VGG16-BN
 # from ImageNet; here the bundled light-dffnet's MobileNetV2 encoder). Each member's own map: BCE + λ·NCL penalty with
@@ -508,7 +521,7 @@ RECIPES: dict[str, TrainConfig] = {r.name: r for r in [
                 val_every=1000, val_synth=100,
                 description="light-dffnet on MobileNetV2 from your --real folders (+ 300 synthetic scenes)"),
     _BENET,
-    # B-Net at the paper's data scale (about 5 M edge samples), trained densely from the bundled file: four crops a
+    # B-Net at the paper's data scale (about 5 M edge samples), trained densely from the first file: four crops a
     # step, one blur level each (balanced over the 23), up to 4000 edge pixels per crop; Adam 1e-4 (a fine-tune),
     # ÷10 at 70 % and 90 %; about an hour on one CPU thread.
     replace(_BENET, name="benet-dense", task="edge-crop", init_from="bundled:benet_bnet_v1.safetensors", init_prefix="",
@@ -521,15 +534,31 @@ RECIPES: dict[str, TrainConfig] = {r.name: r for r in [
             init_prefix="", crop=200, batch_size=4, steps=700, lr=1e-4, lr_milestones=(0.7, 0.9),
             patches=PatchData(camera=0.0, linear=False), checkpoint_every=25, val_every=350, log_every=10,
             description="benet-dense on the patch sets' rendering (sRGB blur, no camera model)"),
+    # The first B-Net file trained on, as the paper's recipe at a larger data scale: 230 000 fresh patches of the same
+    # rendering (a new seed, so new crops and rotations), 5000 more steps at a fine-tuning learning rate.
+    replace(_BENET, name="benet-continued", init_from="bundled:benet_bnet_v1.safetensors", init_prefix="",
+            patches=PatchData(train=(230000, 3)), steps=5000, lr=3e-4, checkpoint_every=250, val_every=1000,
+            description="the first B-Net file continued on 230 000 fresh patches of its own rendering"),
+    # Its ablation with soft labels: the same data, seed and steps, targets spread over neighbouring levels (σ 1 level).
+    replace(_BENET, name="benet-continued-soft", init_from="bundled:benet_bnet_v1.safetensors", init_prefix="",
+            patches=PatchData(train=(230000, 3), soft=1.0), steps=5000, lr=3e-4, checkpoint_every=250,
+            val_every=1000, description="benet-continued with Gaussian soft labels over the levels (σ = 1 level)"),
+    # benet-continued, continued again on a mix of renderings: half the crops as the synthetic engine renders scenes
+    # (linear light, camera model), half as before, so one network serves clean real photos and the engine's scenes.
+    # Start it from your benet-continued run (init_from); this made the bundled benet_bnet_v2.
+    replace(_BENET, name="benet-continued-mixed", init_from="runs/benet-continued/model.safetensors", init_prefix="",
+            patches=PatchData(train=(230000, 4), engine=0.5), steps=5000, lr=3e-4, checkpoint_every=250,
+            val_every=1000, description="benet-continued, continued on patches half of the engine's rendering "
+                                        "(the bundled B-Net)"),
     # The single-scale ablation (41×41 stream only) of docs/benchmarks.md.
     replace(_BENET, name="benet-single41", model={"arch": "benet", "scales": [41]},
             description="B-Net with the 41×41 stream only (the paper's single-scale ablation)"),
-    # E-Net: B-Net's f1 streams copied from the bundled B-Net file and frozen (to pair it with your own B-Net, set
+    # E-Net: B-Net's f1 streams copied from the first B-Net file and frozen (to pair it with your own B-Net, set
     # "init_from" to its model file); its own 41×41 stream and head learn pattern vs depth edges.
-    replace(_PATCHES, name="enet", model={"arch": "enet", "scales": [41, 27, 15]},
-            init_from="bundled:benet_bnet_v1.safetensors", init_prefix="f1.", freeze="f1.",
-            patches=PatchData(kind="enet", train=(24000, 3), val=(2000, 4)), steps=1688, seed=1,
-            description=f"E-Net ({_KARAALI_2022}): pattern or depth edge, on the bundled B-Net's frozen streams"),
+    _ENET,
+    # The bundled E-Net: the same recipe on the frozen streams of the bundled B-Net (benet-continued-mixed).
+    replace(_ENET, name="enet-continued-mixed", init_from="bundled:benet_bnet_v2.safetensors",
+            description="E-Net as the enet recipe, on the bundled B-Net's frozen streams (the bundled E-Net)"),
     # A minute-long smoke run (tests, trying a setup).
     TrainConfig(name="tiny", model={"arch": "light_dffnet", "backbone": "mobilenetv2", "width": 8}, pretrained=False,
                 synth=SynthData(length=16, size=64, seed=0, pool=True), crop=64, batch_size=2, steps=20,
@@ -554,6 +583,10 @@ def _check(cfg: TrainConfig, where: str) -> TrainConfig:
         problems.append(f"task {cfg.task!r} needs a 'patches' block")
     if cfg.patches is not None and cfg.patches.kind not in ("bnet", "enet"):
         problems.append(f"patches.kind must be 'bnet' or 'enet', not {cfg.patches.kind!r}")
+    if cfg.patches is not None and not (cfg.patches.soft >= 0 and (cfg.patches.soft == 0 or cfg.patches.kind == "bnet")):
+        problems.append(f"patches.soft must be >= 0, and 0 for E-Net's unordered classes, not {cfg.patches.soft!r}")
+    if cfg.patches is not None and not (0 <= cfg.patches.engine <= 1 and (cfg.patches.engine == 0 or cfg.patches.kind == "bnet")):
+        problems.append(f"patches.engine must be a probability, and 0 for E-Net, not {cfg.patches.engine!r}")
     if cfg.schedule not in ("poly", "step", "exp"):
         problems.append(f"schedule must be 'poly', 'step' or 'exp', not {cfg.schedule!r}")
     from ..synth.dataset import REALISM_FIELDS

@@ -154,6 +154,18 @@ def patch_scores(logits: torch.Tensor, y: np.ndarray) -> dict:
     return out
 
 
+def level_loss(logits: torch.Tensor, labels: torch.Tensor, soft: float = 0.0) -> torch.Tensor:
+    """Mean cross-entropy of (N, C) logits against class indices (N,): one-hot targets (``soft`` = 0) or, for
+    ordered classes such as B-Net's blur levels, a Gaussian of σ = ``soft`` classes around the true one,
+    renormalised over the C classes."""
+    logits = logits.float()
+    if soft <= 0:
+        return F.cross_entropy(logits, labels)
+    levels = torch.arange(logits.shape[1], device=logits.device, dtype=torch.float32)
+    target = torch.softmax(-0.5 * ((levels[None] - labels[:, None].float()) / soft) ** 2, dim=1)
+    return F.cross_entropy(logits, target)
+
+
 class PatchTask:
     """Edge-patch classes: see the module docstring."""
 
@@ -173,7 +185,10 @@ class PatchTask:
 
         p = self.cfg.patches
         n, seed = p.train if split == "train" else p.val
-        return build(p.kind, split, n, Path(p.cache) if p.cache else default_cache(), seed, log=say)
+        # The engine rendering is a training-data choice: validation stays on the bundled patch sets' rendering.
+        engine = p.engine if split == "train" else 0.0
+        return build(p.kind, split, n, Path(p.cache) if p.cache else default_cache(), seed, log=say, engine=engine,
+                     camera=p.camera)
 
     def dataset(self, out: Path, dist, progress: bool) -> Dataset:
         """The training patches (rank 0 builds the cache; the others wait, then read it)."""
@@ -185,7 +200,7 @@ class PatchTask:
     def loss(self, model: torch.nn.Module, batch: dict, device: str, progress: float, amp_ctx):
         with amp_ctx:
             logits = model(batch["image"].to(device, non_blocking=True))
-        return F.cross_entropy(logits.float(), batch["label"].to(device, non_blocking=True)), {}
+        return level_loss(logits, batch["label"].to(device, non_blocking=True), self.cfg.patches.soft), {}
 
     def validation_sets(self) -> dict:
         return {f"{self.cfg.patches.kind}_val": self._patches("val")}
@@ -356,7 +371,7 @@ class EdgeCropTask(PatchTask):
             with amp_ctx:
                 logits, _ = block_logits(bnet, None, image[None].contiguous(memory_format=torch.channels_last),
                                          ys.cpu().numpy(), xs.cpu().numpy())
-            losses.append(F.cross_entropy(logits.float(), label[ys, xs]))
+            losses.append(level_loss(logits, label[ys, xs], self.cfg.patches.soft))
             edges += len(ys)
         if not losses:  # every crop of the batch edge-free: a zero loss that still reaches the weights
             return sum(p.sum() for p in bnet.parameters()) * 0.0, {"edges": 0.0}
