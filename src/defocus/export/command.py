@@ -39,9 +39,9 @@ def onnx_bytes(name: str, weights: str | None = None) -> bytes:
         if weights is not None:
             raise UsageError(f"--weights: exporting {name} takes its bundled weights only")
         from ..methods.karaali_2022 import load_networks
-        from ..nets.benet import PRETRAINED
+        from ..nets.benet import bundled_entry
 
-        bnet_entry, enet_entry = ({p.name: p for p in PRETRAINED}[n] for n in ("benet", "enet"))
+        bnet_entry, enet_entry = bundled_entry("benet"), bundled_entry("enet")
         bnet, enet = load_networks()
         if name == DENSE:
             return ox.export_dense(bnet, enet, bnet_entry, f"{bnet_entry.sha256},{enet_entry.sha256}")

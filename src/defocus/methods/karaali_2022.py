@@ -43,16 +43,15 @@ def load_networks(bnet_weights=None, enet_weights=None, with_enet: bool = True):
     ``bundled:<file>`` names another bundled file (checked against its own digest), e.g. the first pair
     ``bundled:benet_bnet_v1.safetensors`` + ``bundled:enet_v1.safetensors``.
     """
-    from ..nets.benet import PRETRAINED, load_enet
+    from ..nets.benet import bundled_entry, load_enet
     from ..nets.modelfile import load_model, resolve_model_path
     from ..nets.weights import sha256_of
-
-    bundled = {p.name: p for p in PRETRAINED}
 
     def where(user, name):  # a user's file (``bundled:<file>`` allowed) or the bundled default, with its digest
         if user:
             return resolve_model_path(user), None
-        return resolve_model_path(f"bundled:{bundled[name].file}"), bundled[name].sha256
+        entry = bundled_entry(name)
+        return resolve_model_path(f"bundled:{entry.file}"), entry.sha256
 
     bnet_path, bnet_sha256 = where(bnet_weights, "benet")
     bnet, _ = load_model(bnet_path, bnet_sha256)

@@ -238,3 +238,8 @@ PRETRAINED = [
         output="logits (pattern edge, depth edge) of a 41×41 edge patch; f1 streams are benet.v1's", recipe="enet",
         summary="E-Net, first file (karaali-2022 with enet_weights='bundled:enet_v1.safetensors')", paper=_PAPER),
 ]
+
+
+def bundled_entry(name: str) -> Pretrained:
+    """The :data:`PRETRAINED` entry called ``name`` (``"benet"``, ``"enet"``: the pair ``karaali-2022`` loads)."""
+    return next(p for p in PRETRAINED if p.name == name)

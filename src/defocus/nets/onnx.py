@@ -313,7 +313,7 @@ def dense_runtime(bnet, enet, device: str = "cpu") -> OnnxDense:
     networks' weights)."""
     import torch
 
-    from .benet import PRETRAINED
+    from .benet import bundled_entry
 
     require("onnxruntime")
     state = hashlib.sha256()
@@ -323,5 +323,5 @@ def dense_runtime(bnet, enet, device: str = "cpu") -> OnnxDense:
             state.update(tensor.detach().cpu().to(torch.float32).numpy().tobytes())
     digest = state.hexdigest()
     path = cached(cache_key(digest, graph="karaali-2022-dense"),
-                  lambda: export_dense(bnet, enet, PRETRAINED[0], digest))
+                  lambda: export_dense(bnet, enet, bundled_entry("benet"), digest))
     return OnnxDense(path, device)

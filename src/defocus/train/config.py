@@ -389,6 +389,13 @@ _PATCHES = TrainConfig(
     val_every=1000, log_every=50, val_synth=0, val_real=False)
 _BENET = replace(_PATCHES, name="benet", steps=2742,
                  description=f"B-Net ({_KARAALI_2022}): blur level of edge patches, 23 classes (the first file)")
+# The first B-Net file trained on, as the paper's recipe at a larger data scale: 230 000 fresh patches of the same
+# rendering (a new seed, so new crops and rotations), 5000 more steps at a fine-tuning learning rate; the schedule of
+# its ablations and of the bundled B-Net's run.
+_BENET_CONTINUED = replace(_BENET, name="benet-continued", init_from="bundled:benet_bnet_v1.safetensors",
+                           init_prefix="", patches=PatchData(train=(230000, 3)), steps=5000, lr=3e-4,
+                           checkpoint_every=250, val_every=1000,
+                           description="the first B-Net file continued on 230 000 fresh patches of its own rendering")
 _ENET = replace(_PATCHES, name="enet", model={"arch": "enet", "scales": [41, 27, 15]},
                 init_from="bundled:benet_bnet_v1.safetensors", init_prefix="f1.", freeze="f1.",
                 patches=PatchData(kind="enet", train=(24000, 3), val=(2000, 4)), steps=1688, seed=1,
@@ -534,22 +541,16 @@ RECIPES: dict[str, TrainConfig] = {r.name: r for r in [
             init_prefix="", crop=200, batch_size=4, steps=700, lr=1e-4, lr_milestones=(0.7, 0.9),
             patches=PatchData(camera=0.0, linear=False), checkpoint_every=25, val_every=350, log_every=10,
             description="benet-dense on the patch sets' rendering (sRGB blur, no camera model)"),
-    # The first B-Net file trained on, as the paper's recipe at a larger data scale: 230 000 fresh patches of the same
-    # rendering (a new seed, so new crops and rotations), 5000 more steps at a fine-tuning learning rate.
-    replace(_BENET, name="benet-continued", init_from="bundled:benet_bnet_v1.safetensors", init_prefix="",
-            patches=PatchData(train=(230000, 3)), steps=5000, lr=3e-4, checkpoint_every=250, val_every=1000,
-            description="the first B-Net file continued on 230 000 fresh patches of its own rendering"),
+    _BENET_CONTINUED,
     # Its ablation with soft labels: the same data, seed and steps, targets spread over neighbouring levels (σ 1 level).
-    replace(_BENET, name="benet-continued-soft", init_from="bundled:benet_bnet_v1.safetensors", init_prefix="",
-            patches=PatchData(train=(230000, 3), soft=1.0), steps=5000, lr=3e-4, checkpoint_every=250,
-            val_every=1000, description="benet-continued with Gaussian soft labels over the levels (σ = 1 level)"),
+    replace(_BENET_CONTINUED, name="benet-continued-soft", patches=PatchData(train=(230000, 3), soft=1.0),
+            description="benet-continued with Gaussian soft labels over the levels (σ = 1 level)"),
     # benet-continued, continued again on a mix of renderings: half the crops as the synthetic engine renders scenes
     # (linear light, camera model), half as before, so one network serves clean real photos and the engine's scenes.
     # Start it from your benet-continued run (init_from); this made the bundled benet_bnet_v2.
-    replace(_BENET, name="benet-continued-mixed", init_from="runs/benet-continued/model.safetensors", init_prefix="",
-            patches=PatchData(train=(230000, 4), engine=0.5), steps=5000, lr=3e-4, checkpoint_every=250,
-            val_every=1000, description="benet-continued, continued on patches half of the engine's rendering "
-                                        "(the bundled B-Net)"),
+    replace(_BENET_CONTINUED, name="benet-continued-mixed", init_from="runs/benet-continued/model.safetensors",
+            patches=PatchData(train=(230000, 4), engine=0.5),
+            description="benet-continued, continued on patches half of the engine's rendering (the bundled B-Net)"),
     # The single-scale ablation (41×41 stream only) of docs/benchmarks.md.
     replace(_BENET, name="benet-single41", model={"arch": "benet", "scales": [41]},
             description="B-Net with the 41×41 stream only (the paper's single-scale ablation)"),
@@ -581,12 +582,14 @@ def _check(cfg: TrainConfig, where: str) -> TrainConfig:
         problems.append(f"task must be one of {', '.join(TASKS)}, not {cfg.task!r}")
     if cfg.task in ("patch", "edge-crop") and cfg.patches is None:
         problems.append(f"task {cfg.task!r} needs a 'patches' block")
-    if cfg.patches is not None and cfg.patches.kind not in ("bnet", "enet"):
-        problems.append(f"patches.kind must be 'bnet' or 'enet', not {cfg.patches.kind!r}")
-    if cfg.patches is not None and not (cfg.patches.soft >= 0 and (cfg.patches.soft == 0 or cfg.patches.kind == "bnet")):
-        problems.append(f"patches.soft must be >= 0, and 0 for E-Net's unordered classes, not {cfg.patches.soft!r}")
-    if cfg.patches is not None and not (0 <= cfg.patches.engine <= 1 and (cfg.patches.engine == 0 or cfg.patches.kind == "bnet")):
-        problems.append(f"patches.engine must be a probability, and 0 for E-Net, not {cfg.patches.engine!r}")
+    patches = cfg.patches
+    if patches is not None:
+        if patches.kind not in ("bnet", "enet"):
+            problems.append(f"patches.kind must be 'bnet' or 'enet', not {patches.kind!r}")
+        if not patches.soft >= 0 or (patches.soft and patches.kind != "bnet"):
+            problems.append(f"patches.soft must be >= 0, and 0 for E-Net's unordered classes, not {patches.soft!r}")
+        if not 0 <= patches.engine <= 1 or (patches.engine and patches.kind != "bnet"):
+            problems.append(f"patches.engine must be a probability, and 0 for E-Net, not {patches.engine!r}")
     if cfg.schedule not in ("poly", "step", "exp"):
         problems.append(f"schedule must be 'poly', 'step' or 'exp', not {cfg.schedule!r}")
     from ..synth.dataset import REALISM_FIELDS
